@@ -1,0 +1,475 @@
+//! The one TOML config file (`configs/stage.toml` documents every key).
+//!
+//! Unknown keys and bad values are errors that name the file and the key;
+//! durations and sizes are written in human units (`2s`, `64MiB`).
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Errors loading or validating the config file.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{file}: cannot read: {source}")]
+    Read {
+        file: String,
+        source: std::io::Error,
+    },
+    #[error("{file}: key `{key}`: {message}")]
+    Invalid {
+        file: String,
+        key: String,
+        message: String,
+    },
+}
+
+/// A duration written like `2s`, `500ms` or `1h 30m`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HumanDuration(pub Duration);
+
+impl<'de> Deserialize<'de> for HumanDuration {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        humantime::parse_duration(s.trim())
+            .map(HumanDuration)
+            .map_err(|e| {
+                serde::de::Error::custom(format!(
+                    "`{s}` is not a duration ({e}); write e.g. `2s`, `500ms`, `10m`"
+                ))
+            })
+    }
+}
+
+impl Serialize for HumanDuration {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&humantime::format_duration(self.0).to_string())
+    }
+}
+
+/// A byte size written like `64MiB`, `512KB` or `1048576`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ByteSize(pub u64);
+
+impl ByteSize {
+    /// Parses `123`, `64KiB`, `10MB`, `1GiB` (case-insensitive units).
+    pub fn parse(s: &str) -> Option<ByteSize> {
+        let s = s.trim();
+        let split = s
+            .find(|c: char| !c.is_ascii_digit() && c != '.')
+            .unwrap_or(s.len());
+        let (num, unit) = s.split_at(split);
+        let n: f64 = num.parse().ok()?;
+        let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+            "" | "b" => 1,
+            "k" | "kb" => 1000,
+            "kib" => 1024,
+            "m" | "mb" => 1000 * 1000,
+            "mib" => 1024 * 1024,
+            "g" | "gb" => 1000 * 1000 * 1000,
+            "gib" => 1024 * 1024 * 1024,
+            _ => return None,
+        };
+        (n >= 0.0).then(|| ByteSize((n * mult as f64) as u64))
+    }
+}
+
+impl<'de> Deserialize<'de> for ByteSize {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        ByteSize::parse(&s).ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "`{s}` is not a size; write e.g. `64MiB`, `512KB`, `1GB`"
+            ))
+        })
+    }
+}
+
+impl Serialize for ByteSize {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format!("{}B", self.0))
+    }
+}
+
+/// Log output settings.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// tracing filter: `error`, `warn`, `info`, `debug`, `trace` or a directive list.
+    pub level: String,
+    /// `text` or `json`.
+    pub format: LogFormat,
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            level: "info".into(),
+            format: LogFormat::Text,
+        }
+    }
+}
+
+/// Database settings.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    /// Empty: SQLite file `stage.db` in the data dir. Otherwise a `sqlite://` or
+    /// `postgres://` URL.
+    pub url: String,
+    /// Pool size per daemon.
+    pub max_connections: u32,
+    /// How long SQLite waits for another process's write lock.
+    pub busy_timeout: HumanDuration,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        DatabaseConfig {
+            url: String::new(),
+            max_connections: 8,
+            busy_timeout: HumanDuration(Duration::from_secs(5)),
+        }
+    }
+}
+
+/// ingestd settings.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IngestdConfig {
+    /// RTMP listener.
+    pub listen: SocketAddr,
+    /// Loopback admin listener (/status, /metrics, admin API).
+    pub admin_listen: SocketAddr,
+    /// Where packagerd's media link listens.
+    pub packager_media: SocketAddr,
+    /// How long a stream stays open after its publisher drops abruptly.
+    pub reconnect_grace: HumanDuration,
+    /// Most media held per stream while packagerd is unreachable.
+    pub backlog_max: ByteSize,
+    /// Largest RTMP message accepted; bigger closes the connection.
+    pub max_message_size: ByteSize,
+}
+
+impl Default for IngestdConfig {
+    fn default() -> Self {
+        IngestdConfig {
+            listen: ([127, 0, 0, 1], 1935).into(),
+            admin_listen: ([127, 0, 0, 1], 9091).into(),
+            packager_media: ([127, 0, 0, 1], 9190).into(),
+            reconnect_grace: HumanDuration(Duration::from_secs(10)),
+            backlog_max: ByteSize(64 * 1024 * 1024),
+            max_message_size: ByteSize(8 * 1024 * 1024),
+        }
+    }
+}
+
+/// packagerd settings.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PackagerdConfig {
+    /// Public HTTP listener (HLS, player pages, channel info).
+    pub listen: SocketAddr,
+    /// Loopback admin listener.
+    pub admin_listen: SocketAddr,
+    /// Internal media link listener (ingestd connects here). Keep it on loopback
+    /// or a private network: it carries no authentication.
+    pub media_listen: SocketAddr,
+    /// Target segment duration; segments are cut at the first keyframe after it.
+    pub segment_duration: HumanDuration,
+    /// Segments listed in the live playlist.
+    pub playlist_segments: usize,
+    /// Value of `Access-Control-Allow-Origin` on HLS and API responses; empty for none.
+    pub cors_allow_origin: String,
+    /// Serve the player page from this directory instead of the built-in copy.
+    pub web_dir: Option<PathBuf>,
+}
+
+impl Default for PackagerdConfig {
+    fn default() -> Self {
+        PackagerdConfig {
+            listen: ([127, 0, 0, 1], 8080).into(),
+            admin_listen: ([127, 0, 0, 1], 9092).into(),
+            media_listen: ([127, 0, 0, 1], 9190).into(),
+            segment_duration: HumanDuration(Duration::from_secs(2)),
+            playlist_segments: 6,
+            cors_allow_origin: "*".into(),
+            web_dir: None,
+        }
+    }
+}
+
+/// A daemon that only has a public and an admin listener (chatd, billingd).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListenConfig {
+    /// Public HTTP listener.
+    pub listen: SocketAddr,
+    /// Loopback admin listener.
+    pub admin_listen: SocketAddr,
+}
+
+fn chatd_default() -> ListenConfig {
+    ListenConfig {
+        listen: ([127, 0, 0, 1], 8081).into(),
+        admin_listen: ([127, 0, 0, 1], 9093).into(),
+    }
+}
+
+fn billingd_default() -> ListenConfig {
+    ListenConfig {
+        listen: ([127, 0, 0, 1], 8082).into(),
+        admin_listen: ([127, 0, 0, 1], 9094).into(),
+    }
+}
+
+/// The whole config file.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Where the database, admin token and recordings live.
+    #[serde(default = "default_data_dir")]
+    pub data_dir: PathBuf,
+    /// Host name viewers and OBS use to reach this box (printed URLs).
+    #[serde(default = "default_public_host")]
+    pub public_host: String,
+    #[serde(default)]
+    pub log: LogConfig,
+    #[serde(default)]
+    pub database: DatabaseConfig,
+    #[serde(default)]
+    pub ingestd: IngestdConfig,
+    #[serde(default)]
+    pub packagerd: PackagerdConfig,
+    #[serde(default = "chatd_default")]
+    pub chatd: ListenConfig,
+    #[serde(default = "billingd_default")]
+    pub billingd: ListenConfig,
+}
+
+fn default_data_dir() -> PathBuf {
+    PathBuf::from("stage-data")
+}
+
+fn default_public_host() -> String {
+    "127.0.0.1".into()
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            data_dir: default_data_dir(),
+            public_host: default_public_host(),
+            log: LogConfig::default(),
+            database: DatabaseConfig::default(),
+            ingestd: IngestdConfig::default(),
+            packagerd: PackagerdConfig::default(),
+            chatd: chatd_default(),
+            billingd: billingd_default(),
+        }
+    }
+}
+
+impl fmt::Display for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match toml::to_string_pretty(self) {
+            Ok(s) => f.write_str(&s),
+            Err(_) => Err(fmt::Error),
+        }
+    }
+}
+
+impl Config {
+    /// Parses config text; `file` names the source in errors.
+    pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
+        let de = toml::Deserializer::parse(text).map_err(|e| ConfigError::Invalid {
+            file: file.into(),
+            key: "(syntax)".into(),
+            message: e.to_string().trim().to_string(),
+        })?;
+        let cfg: Config = serde_path_to_error::deserialize(de).map_err(|e| {
+            let key = e.path().to_string();
+            let inner = e.into_inner();
+            ConfigError::Invalid {
+                file: file.into(),
+                key: if key == "." { "(top level)".into() } else { key },
+                message: inner.message().trim().to_string(),
+            }
+        })?;
+        cfg.validate(file)?;
+        Ok(cfg)
+    }
+
+    /// Loads `path` if given, else the built-in defaults.
+    pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+        let Some(path) = path else {
+            return Ok(Config::default());
+        };
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            file: file.clone(),
+            source,
+        })?;
+        Config::parse(&text, &file)
+    }
+
+    fn validate(&self, file: &str) -> Result<(), ConfigError> {
+        let bad = |key: &str, message: &str| ConfigError::Invalid {
+            file: file.into(),
+            key: key.into(),
+            message: message.into(),
+        };
+        let seg = self.packagerd.segment_duration.0;
+        if seg < Duration::from_millis(500) || seg > Duration::from_secs(30) {
+            return Err(bad(
+                "packagerd.segment_duration",
+                "must be between 500ms and 30s",
+            ));
+        }
+        if !(3..=100).contains(&self.packagerd.playlist_segments) {
+            return Err(bad(
+                "packagerd.playlist_segments",
+                "must be between 3 and 100",
+            ));
+        }
+        if self.database.max_connections == 0 {
+            return Err(bad("database.max_connections", "must be at least 1"));
+        }
+        let url = &self.database.url;
+        if !(url.is_empty()
+            || url.starts_with("sqlite:")
+            || url.starts_with("postgres://")
+            || url.starts_with("postgresql://"))
+        {
+            return Err(bad(
+                "database.url",
+                "must be empty (SQLite in the data dir), sqlite:// or postgres://",
+            ));
+        }
+        if self.ingestd.backlog_max.0 < 1024 * 1024 {
+            return Err(bad("ingestd.backlog_max", "must be at least 1MiB"));
+        }
+        if self.ingestd.max_message_size.0 < 64 * 1024 {
+            return Err(bad("ingestd.max_message_size", "must be at least 64KiB"));
+        }
+        if self.public_host.trim().is_empty() {
+            return Err(bad("public_host", "must not be empty"));
+        }
+        Ok(())
+    }
+
+    /// The database URL actually used (SQLite in the data dir by default).
+    pub fn database_url(&self) -> String {
+        if self.database.url.is_empty() {
+            format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("stage.db").display()
+            )
+        } else {
+            self.database.url.clone()
+        }
+    }
+
+    /// `rtmp://HOST:PORT/live` as OBS should be told.
+    pub fn rtmp_url(&self) -> String {
+        format!(
+            "rtmp://{}:{}/live",
+            self.public_host,
+            self.ingestd.listen.port()
+        )
+    }
+
+    /// Base URL of packagerd's public listener.
+    pub fn public_http_base(&self) -> String {
+        format!(
+            "http://{}:{}",
+            self.public_host,
+            self.packagerd.listen.port()
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_gives_defaults() {
+        let c = Config::parse("", "t.toml").unwrap();
+        assert_eq!(c.packagerd.segment_duration.0, Duration::from_secs(2));
+        assert_eq!(c.ingestd.listen.port(), 1935);
+        assert_eq!(c.ingestd.reconnect_grace.0, Duration::from_secs(10));
+    }
+
+    #[test]
+    fn unknown_key_names_file_and_key() {
+        let e = Config::parse("[packagerd]\nsegment_duraton = \"2s\"\n", "my.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("my.toml: key `packagerd"), "{e}");
+        assert!(e.contains("segment_duraton"), "{e}");
+    }
+
+    #[test]
+    fn bad_duration_names_key() {
+        let e = Config::parse("[packagerd]\nsegment_duration = \"two\"\n", "c.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("key `packagerd.segment_duration`"), "{e}");
+        assert!(e.contains("not a duration"), "{e}");
+    }
+
+    #[test]
+    fn out_of_range_value_names_key() {
+        let e = Config::parse("[packagerd]\nsegment_duration = \"1m\"\n", "c.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("packagerd.segment_duration"), "{e}");
+    }
+
+    #[test]
+    fn bad_address_names_key() {
+        let e = Config::parse("[ingestd]\nlisten = \"nowhere\"\n", "c.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("key `ingestd.listen`"), "{e}");
+    }
+
+    #[test]
+    fn sizes_parse_in_human_units() {
+        assert_eq!(ByteSize::parse("64MiB"), Some(ByteSize(64 << 20)));
+        assert_eq!(ByteSize::parse("1.5 KB"), Some(ByteSize(1500)));
+        assert_eq!(ByteSize::parse("12"), Some(ByteSize(12)));
+        assert_eq!(ByteSize::parse("12 parsecs"), None);
+    }
+
+    #[test]
+    fn defaults_round_trip_through_toml() {
+        let text = Config::default().to_string();
+        let back = Config::parse(&text, "roundtrip").unwrap();
+        assert_eq!(back.packagerd.listen, Config::default().packagerd.listen);
+    }
+
+    #[test]
+    fn every_shipped_config_parses() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs");
+        let mut n = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let p = entry.unwrap().path();
+            if p.extension().is_some_and(|e| e == "toml") {
+                Config::load(Some(&p)).unwrap_or_else(|e| panic!("{e}"));
+                n += 1;
+            }
+        }
+        assert!(n >= 1, "no configs found in {}", dir.display());
+    }
+}

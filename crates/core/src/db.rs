@@ -1,0 +1,510 @@
+//! Database access with sqlx: SQLite by default, PostgreSQL when
+//! `database.url` says so. One set of queries serves both through sqlx's `Any`
+//! driver: `$N` placeholders, integer millisecond timestamps, `RETURNING`.
+
+use crate::config::Config;
+use crate::time::now_ms;
+use serde::Serialize;
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Executor, Row};
+use std::time::Duration;
+
+/// Database errors that callers act on; the rest are `Sqlx`.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("invalid {field}: {message}")]
+    Invalid {
+        field: &'static str,
+        message: String,
+    },
+    #[error("database: {0}")]
+    Sqlx(#[from] sqlx::Error),
+    #[error("migration: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("cannot create data dir {path}: {source}")]
+    DataDir {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+type Result<T, E = DbError> = std::result::Result<T, E>;
+
+/// Which engine a pool talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A channel, as stored (the key hash stays inside this module's callers).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Channel {
+    pub id: i64,
+    pub owner_id: i64,
+    pub name: String,
+    pub title: String,
+    pub description: String,
+    pub members_only: bool,
+    pub enabled: bool,
+    pub created_at: i64,
+    pub key_rotated_at: i64,
+    #[serde(skip)]
+    pub stream_key_hash: String,
+}
+
+/// One broadcast of a channel.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Stream {
+    pub id: i64,
+    pub channel_id: i64,
+    pub title: String,
+    pub status: String,
+    pub started_at: Option<i64>,
+    pub ended_at: Option<i64>,
+    pub peak_viewers: i64,
+    pub members_only: bool,
+}
+
+/// Something that happened to a stream (publish, reconnect, end, ...).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct StreamEvent {
+    pub id: i64,
+    pub stream_id: i64,
+    pub kind: String,
+    pub data: serde_json::Value,
+    pub at: i64,
+}
+
+/// Changes to a channel; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct ChannelUpdate {
+    pub title: Option<String>,
+    pub description: Option<String>,
+    pub members_only: Option<bool>,
+    pub enabled: Option<bool>,
+}
+
+/// A connection pool plus the backend it talks to.
+#[derive(Clone)]
+pub struct Db {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+// Column lists as macros so queries stay `&'static str` (sqlx 0.9 refuses
+// dynamically built SQL unless audited).
+macro_rules! channel_cols {
+    () => {
+        "id, owner_id, name, title, description, members_only, enabled, created_at, key_rotated_at, stream_key_hash"
+    };
+}
+macro_rules! stream_cols {
+    () => {
+        "id, channel_id, title, status, started_at, ended_at, peak_viewers, members_only"
+    };
+}
+
+/// Channel names are URL slugs: 1–63 of `a-z 0-9 - _`, starting with a letter or digit.
+pub fn validate_channel_name(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 63
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+        && name.as_bytes()[0].is_ascii_alphanumeric();
+    if ok {
+        Ok(())
+    } else {
+        Err(DbError::Invalid {
+            field: "channel name",
+            message: format!("`{name}`: use 1-63 lowercase letters, digits, `-` or `_`, starting with a letter or digit"),
+        })
+    }
+}
+
+fn channel_from(row: &AnyRow) -> Result<Channel> {
+    Ok(Channel {
+        id: row.try_get("id")?,
+        owner_id: row.try_get("owner_id")?,
+        name: row.try_get("name")?,
+        title: row.try_get("title")?,
+        description: row.try_get("description")?,
+        members_only: row.try_get::<i64, _>("members_only")? != 0,
+        enabled: row.try_get::<i64, _>("enabled")? != 0,
+        created_at: row.try_get("created_at")?,
+        key_rotated_at: row.try_get("key_rotated_at")?,
+        stream_key_hash: row.try_get("stream_key_hash")?,
+    })
+}
+
+fn stream_from(row: &AnyRow) -> Result<Stream> {
+    Ok(Stream {
+        id: row.try_get("id")?,
+        channel_id: row.try_get("channel_id")?,
+        title: row.try_get("title")?,
+        status: row.try_get("status")?,
+        started_at: row.try_get("started_at")?,
+        ended_at: row.try_get("ended_at")?,
+        peak_viewers: row.try_get("peak_viewers")?,
+        members_only: row.try_get::<i64, _>("members_only")? != 0,
+    })
+}
+
+fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
+}
+
+impl Db {
+    /// Connects per the config (creating the data dir and SQLite file) and migrates.
+    pub async fn open(cfg: &Config) -> Result<Db> {
+        if cfg.database.url.is_empty() {
+            std::fs::create_dir_all(&cfg.data_dir).map_err(|source| DbError::DataDir {
+                path: cfg.data_dir.display().to_string(),
+                source,
+            })?;
+        }
+        let db = Db::connect(
+            &cfg.database_url(),
+            cfg.database.max_connections,
+            cfg.database.busy_timeout.0,
+        )
+        .await?;
+        db.migrate().await?;
+        Ok(db)
+    }
+
+    /// Connects to a URL without migrating.
+    pub async fn connect(url: &str, max_connections: u32, busy_timeout: Duration) -> Result<Db> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("postgres") {
+            Backend::Postgres
+        } else {
+            Backend::Sqlite
+        };
+        let busy_ms = busy_timeout.as_millis();
+        let pool = AnyPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(Duration::from_secs(10))
+            .after_connect(move |conn, _meta| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        // WAL lets ingestd, packagerd and stagectl share the file;
+                        // the busy timeout makes writers wait instead of failing.
+                        conn.execute(
+                            sqlx::AssertSqlSafe(format!(
+                                "PRAGMA busy_timeout = {busy_ms}; PRAGMA journal_mode = WAL; \
+                                 PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;"
+                            )),
+                        )
+                        .await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect(url)
+            .await?;
+        Ok(Db { pool, backend })
+    }
+
+    /// Applies pending migrations for this backend.
+    pub async fn migrate(&self) -> Result<()> {
+        match self.backend {
+            Backend::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&self.pool).await?,
+            Backend::Postgres => sqlx::migrate!("./migrations/postgres").run(&self.pool).await?,
+        }
+        Ok(())
+    }
+
+    /// Which engine this is.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The pool, for modules that add their own queries.
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// Closes the pool.
+    pub async fn close(&self) {
+        self.pool.close().await
+    }
+
+    /// The id of the operator account `username`, created if missing.
+    pub async fn ensure_owner(&self, username: &str) -> Result<i64> {
+        if let Some(row) = sqlx::query("SELECT id FROM users WHERE username = $1")
+            .bind(username)
+            .fetch_optional(&self.pool)
+            .await?
+        {
+            return Ok(row.try_get("id")?);
+        }
+        let res = sqlx::query(
+            "INSERT INTO users (username, role, created_at) VALUES ($1, 'owner', $2) RETURNING id",
+        )
+        .bind(username)
+        .bind(now_ms())
+        .fetch_one(&self.pool)
+        .await;
+        match res {
+            Ok(row) => Ok(row.try_get("id")?),
+            // Another process created it between our SELECT and INSERT.
+            Err(e) if is_unique_violation(&e) => {
+                let row = sqlx::query("SELECT id FROM users WHERE username = $1")
+                    .bind(username)
+                    .fetch_one(&self.pool)
+                    .await?;
+                Ok(row.try_get("id")?)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Creates a channel whose key hashes to `key_hash`.
+    pub async fn create_channel(
+        &self,
+        owner_id: i64,
+        name: &str,
+        members_only: bool,
+        key_hash: &str,
+    ) -> Result<Channel> {
+        validate_channel_name(name)?;
+        let now = now_ms();
+        let sql = concat!("INSERT INTO channels (owner_id, name, title, stream_key_hash, members_only, created_at, key_rotated_at) VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING ", channel_cols!());
+        let res = sqlx::query(sql)
+            .bind(owner_id)
+            .bind(name)
+            .bind(name)
+            .bind(key_hash)
+            .bind(members_only as i64)
+            .bind(now)
+            .fetch_one(&self.pool)
+            .await;
+        match res {
+            Ok(row) => channel_from(&row),
+            Err(e) if is_unique_violation(&e) => Err(DbError::Conflict(format!("channel `{name}` already exists"))),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Every channel, by name.
+    pub async fn list_channels(&self) -> Result<Vec<Channel>> {
+        let sql = concat!("SELECT ", channel_cols!(), " FROM channels ORDER BY name");
+        let rows = sqlx::query(sql).fetch_all(&self.pool).await?;
+        rows.iter().map(channel_from).collect()
+    }
+
+    /// The channel called `name`, if any.
+    pub async fn channel(&self, name: &str) -> Result<Option<Channel>> {
+        let sql = concat!("SELECT ", channel_cols!(), " FROM channels WHERE name = $1");
+        let row = sqlx::query(sql)
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(channel_from).transpose()
+    }
+
+    /// The channel called `name`, or `NotFound`.
+    pub async fn channel_required(&self, name: &str) -> Result<Channel> {
+        self.channel(name)
+            .await?
+            .ok_or_else(|| DbError::NotFound(format!("channel `{name}`")))
+    }
+
+    /// The channel whose stream key is `key` (looked up by hash, verified in
+    /// constant time).
+    pub async fn channel_by_key(&self, key: &str) -> Result<Option<Channel>> {
+        let hash = crate::keys::hash(key);
+        let sql = concat!("SELECT ", channel_cols!(), " FROM channels WHERE stream_key_hash = $1");
+        let row = sqlx::query(sql)
+            .bind(&hash)
+            .fetch_optional(&self.pool)
+            .await?;
+        let Some(ch) = row.as_ref().map(channel_from).transpose()? else {
+            return Ok(None);
+        };
+        Ok(crate::keys::verify(key, &ch.stream_key_hash).then_some(ch))
+    }
+
+    /// Applies `update` to channel `name`.
+    pub async fn update_channel(&self, name: &str, update: &ChannelUpdate) -> Result<Channel> {
+        let ch = self.channel_required(name).await?;
+        sqlx::query(
+            "UPDATE channels SET title = $1, description = $2, members_only = $3, enabled = $4 WHERE id = $5",
+        )
+        .bind(update.title.clone().unwrap_or(ch.title))
+        .bind(update.description.clone().unwrap_or(ch.description))
+        .bind(update.members_only.unwrap_or(ch.members_only) as i64)
+        .bind(update.enabled.unwrap_or(ch.enabled) as i64)
+        .bind(ch.id)
+        .execute(&self.pool)
+        .await?;
+        self.channel_required(name).await
+    }
+
+    /// Replaces channel `name`'s key hash; the old key stops working at once.
+    pub async fn set_key_hash(&self, name: &str, key_hash: &str) -> Result<Channel> {
+        let res = sqlx::query(
+            "UPDATE channels SET stream_key_hash = $1, key_rotated_at = $2 WHERE name = $3",
+        )
+        .bind(key_hash)
+        .bind(now_ms())
+        .bind(name)
+        .execute(&self.pool)
+        .await?;
+        if res.rows_affected() == 0 {
+            return Err(DbError::NotFound(format!("channel `{name}`")));
+        }
+        self.channel_required(name).await
+    }
+
+    /// Deletes channel `name` and its streams.
+    pub async fn delete_channel(&self, name: &str) -> Result<()> {
+        let ch = self.channel_required(name).await?;
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "DELETE FROM stream_events WHERE stream_id IN (SELECT id FROM streams WHERE channel_id = $1)",
+        )
+        .bind(ch.id)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM streams WHERE channel_id = $1")
+            .bind(ch.id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM channels WHERE id = $1")
+            .bind(ch.id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Opens a live stream for `channel` (fails with `Conflict` if one is live).
+    pub async fn start_stream(&self, channel: &Channel) -> Result<Stream> {
+        let sql = concat!("INSERT INTO streams (channel_id, title, status, started_at, members_only) VALUES ($1, $2, 'live', $3, $4) RETURNING ", stream_cols!());
+        let res = sqlx::query(sql)
+            .bind(channel.id)
+            .bind(&channel.title)
+            .bind(now_ms())
+            .bind(channel.members_only as i64)
+            .fetch_one(&self.pool)
+            .await;
+        let stream = match res {
+            Ok(row) => stream_from(&row)?,
+            Err(e) if is_unique_violation(&e) => {
+                return Err(DbError::Conflict(format!(
+                    "channel `{}` is already live",
+                    channel.name
+                )));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        Ok(stream)
+    }
+
+    /// Marks a stream ended now.
+    pub async fn end_stream(&self, stream_id: i64) -> Result<()> {
+        sqlx::query("UPDATE streams SET status = 'ended', ended_at = $1 WHERE id = $2 AND status = 'live'")
+            .bind(now_ms())
+            .bind(stream_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Ends every stream still marked live (after an ingest restart), returning their ids.
+    pub async fn end_all_live_streams(&self) -> Result<Vec<i64>> {
+        let rows = sqlx::query("SELECT id FROM streams WHERE status = 'live'")
+            .fetch_all(&self.pool)
+            .await?;
+        let mut ids = Vec::new();
+        for r in rows {
+            let id: i64 = r.try_get("id")?;
+            self.end_stream(id).await?;
+            ids.push(id);
+        }
+        Ok(ids)
+    }
+
+    /// Appends an event to a stream's history.
+    pub async fn add_event(
+        &self,
+        stream_id: i64,
+        kind: &str,
+        data: serde_json::Value,
+    ) -> Result<()> {
+        sqlx::query("INSERT INTO stream_events (stream_id, kind, data, at) VALUES ($1, $2, $3, $4)")
+            .bind(stream_id)
+            .bind(kind)
+            .bind(data.to_string())
+            .bind(now_ms())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// The stream with this id.
+    pub async fn stream(&self, id: i64) -> Result<Option<Stream>> {
+        let sql = concat!("SELECT ", stream_cols!(), " FROM streams WHERE id = $1");
+        let row = sqlx::query(sql).bind(id).fetch_optional(&self.pool).await?;
+        row.as_ref().map(stream_from).transpose()
+    }
+
+    /// The live stream of a channel, if any.
+    pub async fn live_stream(&self, channel_id: i64) -> Result<Option<Stream>> {
+        let sql = concat!("SELECT ", stream_cols!(), " FROM streams WHERE channel_id = $1 AND status = 'live'");
+        let row = sqlx::query(sql)
+            .bind(channel_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(stream_from).transpose()
+    }
+
+    /// A channel's streams, newest first.
+    pub async fn streams(&self, channel_id: i64, limit: i64) -> Result<Vec<Stream>> {
+        let sql = concat!("SELECT ", stream_cols!(), " FROM streams WHERE channel_id = $1 ORDER BY id DESC LIMIT $2");
+        let rows = sqlx::query(sql)
+            .bind(channel_id)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(stream_from).collect()
+    }
+
+    /// How many streams exist (all channels).
+    pub async fn count_streams(&self) -> Result<i64> {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM streams")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.try_get("n")?)
+    }
+
+    /// A stream's events, oldest first.
+    pub async fn events(&self, stream_id: i64) -> Result<Vec<StreamEvent>> {
+        let rows = sqlx::query(
+            "SELECT id, stream_id, kind, data, at FROM stream_events WHERE stream_id = $1 ORDER BY id",
+        )
+        .bind(stream_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let data: String = r.try_get("data")?;
+                Ok(StreamEvent {
+                    id: r.try_get("id")?,
+                    stream_id: r.try_get("stream_id")?,
+                    kind: r.try_get("kind")?,
+                    data: serde_json::from_str(&data).unwrap_or(serde_json::Value::Null),
+                    at: r.try_get("at")?,
+                })
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,14 @@
+//! StreamStage shared library: configuration, database access, stream keys,
+//! admin tokens, telemetry and the small HTTP helpers every daemon uses.
+
+pub mod admin;
+pub mod args;
+pub mod config;
+pub mod db;
+pub mod keys;
+pub mod telemetry;
+pub mod testing;
+pub mod time;
+
+pub use config::Config;
+pub use db::Db;
