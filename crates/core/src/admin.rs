@@ -55,11 +55,7 @@ pub fn load_or_create_token(data_dir: &Path) -> std::io::Result<String> {
 }
 
 /// axum middleware: requires `Authorization: Bearer <admin token>`.
-pub async fn require_token(
-    State(token): State<Arc<String>>,
-    req: Request,
-    next: Next,
-) -> Response {
+pub async fn require_token(State(token): State<Arc<String>>, req: Request, next: Next) -> Response {
     let given = req
         .headers()
         .get(axum::http::header::AUTHORIZATION)

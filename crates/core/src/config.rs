@@ -301,7 +301,11 @@ impl Config {
             let inner = e.into_inner();
             ConfigError::Invalid {
                 file: file.into(),
-                key: if key == "." { "(top level)".into() } else { key },
+                key: if key == "." {
+                    "(top level)".into()
+                } else {
+                    key
+                },
                 message: inner.message().trim().to_string(),
             }
         })?;

@@ -123,7 +123,9 @@ pub fn validate_channel_name(name: &str) -> Result<()> {
     } else {
         Err(DbError::Invalid {
             field: "channel name",
-            message: format!("`{name}`: use 1-63 lowercase letters, digits, `-` or `_`, starting with a letter or digit"),
+            message: format!(
+                "`{name}`: use 1-63 lowercase letters, digits, `-` or `_`, starting with a letter or digit"
+            ),
         })
     }
 }
@@ -196,12 +198,10 @@ impl Db {
                     if backend == Backend::Sqlite {
                         // WAL lets ingestd, packagerd and stagectl share the file;
                         // the busy timeout makes writers wait instead of failing.
-                        conn.execute(
-                            sqlx::AssertSqlSafe(format!(
-                                "PRAGMA busy_timeout = {busy_ms}; PRAGMA journal_mode = WAL; \
+                        conn.execute(sqlx::AssertSqlSafe(format!(
+                            "PRAGMA busy_timeout = {busy_ms}; PRAGMA journal_mode = WAL; \
                                  PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;"
-                            )),
-                        )
+                        )))
                         .await?;
                     }
                     Ok(())
@@ -215,8 +215,16 @@ impl Db {
     /// Applies pending migrations for this backend.
     pub async fn migrate(&self) -> Result<()> {
         match self.backend {
-            Backend::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&self.pool).await?,
-            Backend::Postgres => sqlx::migrate!("./migrations/postgres").run(&self.pool).await?,
+            Backend::Sqlite => {
+                sqlx::migrate!("./migrations/sqlite")
+                    .run(&self.pool)
+                    .await?
+            }
+            Backend::Postgres => {
+                sqlx::migrate!("./migrations/postgres")
+                    .run(&self.pool)
+                    .await?
+            }
         }
         Ok(())
     }
@@ -276,7 +284,10 @@ impl Db {
     ) -> Result<Channel> {
         validate_channel_name(name)?;
         let now = now_ms();
-        let sql = concat!("INSERT INTO channels (owner_id, name, title, stream_key_hash, members_only, created_at, key_rotated_at) VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING ", channel_cols!());
+        let sql = concat!(
+            "INSERT INTO channels (owner_id, name, title, stream_key_hash, members_only, created_at, key_rotated_at) VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING ",
+            channel_cols!()
+        );
         let res = sqlx::query(sql)
             .bind(owner_id)
             .bind(name)
@@ -288,7 +299,9 @@ impl Db {
             .await;
         match res {
             Ok(row) => channel_from(&row),
-            Err(e) if is_unique_violation(&e) => Err(DbError::Conflict(format!("channel `{name}` already exists"))),
+            Err(e) if is_unique_violation(&e) => Err(DbError::Conflict(format!(
+                "channel `{name}` already exists"
+            ))),
             Err(e) => Err(e.into()),
         }
     }
@@ -321,7 +334,11 @@ impl Db {
     /// constant time).
     pub async fn channel_by_key(&self, key: &str) -> Result<Option<Channel>> {
         let hash = crate::keys::hash(key);
-        let sql = concat!("SELECT ", channel_cols!(), " FROM channels WHERE stream_key_hash = $1");
+        let sql = concat!(
+            "SELECT ",
+            channel_cols!(),
+            " FROM channels WHERE stream_key_hash = $1"
+        );
         let row = sqlx::query(sql)
             .bind(&hash)
             .fetch_optional(&self.pool)
@@ -388,7 +405,10 @@ impl Db {
 
     /// Opens a live stream for `channel` (fails with `Conflict` if one is live).
     pub async fn start_stream(&self, channel: &Channel) -> Result<Stream> {
-        let sql = concat!("INSERT INTO streams (channel_id, title, status, started_at, members_only) VALUES ($1, $2, 'live', $3, $4) RETURNING ", stream_cols!());
+        let sql = concat!(
+            "INSERT INTO streams (channel_id, title, status, started_at, members_only) VALUES ($1, $2, 'live', $3, $4) RETURNING ",
+            stream_cols!()
+        );
         let res = sqlx::query(sql)
             .bind(channel.id)
             .bind(&channel.title)
@@ -411,11 +431,13 @@ impl Db {
 
     /// Marks a stream ended now.
     pub async fn end_stream(&self, stream_id: i64) -> Result<()> {
-        sqlx::query("UPDATE streams SET status = 'ended', ended_at = $1 WHERE id = $2 AND status = 'live'")
-            .bind(now_ms())
-            .bind(stream_id)
-            .execute(&self.pool)
-            .await?;
+        sqlx::query(
+            "UPDATE streams SET status = 'ended', ended_at = $1 WHERE id = $2 AND status = 'live'",
+        )
+        .bind(now_ms())
+        .bind(stream_id)
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 
@@ -440,13 +462,15 @@ impl Db {
         kind: &str,
         data: serde_json::Value,
     ) -> Result<()> {
-        sqlx::query("INSERT INTO stream_events (stream_id, kind, data, at) VALUES ($1, $2, $3, $4)")
-            .bind(stream_id)
-            .bind(kind)
-            .bind(data.to_string())
-            .bind(now_ms())
-            .execute(&self.pool)
-            .await?;
+        sqlx::query(
+            "INSERT INTO stream_events (stream_id, kind, data, at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(stream_id)
+        .bind(kind)
+        .bind(data.to_string())
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 
@@ -459,7 +483,11 @@ impl Db {
 
     /// The live stream of a channel, if any.
     pub async fn live_stream(&self, channel_id: i64) -> Result<Option<Stream>> {
-        let sql = concat!("SELECT ", stream_cols!(), " FROM streams WHERE channel_id = $1 AND status = 'live'");
+        let sql = concat!(
+            "SELECT ",
+            stream_cols!(),
+            " FROM streams WHERE channel_id = $1 AND status = 'live'"
+        );
         let row = sqlx::query(sql)
             .bind(channel_id)
             .fetch_optional(&self.pool)
@@ -469,7 +497,11 @@ impl Db {
 
     /// A channel's streams, newest first.
     pub async fn streams(&self, channel_id: i64, limit: i64) -> Result<Vec<Stream>> {
-        let sql = concat!("SELECT ", stream_cols!(), " FROM streams WHERE channel_id = $1 ORDER BY id DESC LIMIT $2");
+        let sql = concat!(
+            "SELECT ",
+            stream_cols!(),
+            " FROM streams WHERE channel_id = $1 ORDER BY id DESC LIMIT $2"
+        );
         let rows = sqlx::query(sql)
             .bind(channel_id)
             .bind(limit)

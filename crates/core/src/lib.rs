@@ -5,6 +5,7 @@ pub mod admin;
 pub mod args;
 pub mod config;
 pub mod db;
+pub mod http;
 pub mod keys;
 pub mod telemetry;
 pub mod testing;

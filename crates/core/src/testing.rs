@@ -61,7 +61,9 @@ fn pg_missing(url: &str, why: &str) -> Option<String> {
     if in_ci() {
         panic!("PostgreSQL at {url} is required under CI=true but unreachable: {why}");
     }
-    eprintln!("SKIPPED (PostgreSQL half): {url} unreachable: {why}. Start PostgreSQL or set STAGE_TEST_PG_URL to run it.");
+    eprintln!(
+        "SKIPPED (PostgreSQL half): {url} unreachable: {why}. Start PostgreSQL or set STAGE_TEST_PG_URL to run it."
+    );
     None
 }
 
@@ -70,7 +72,10 @@ pub async fn databases() -> Vec<TestDb> {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut out = vec![TestDb {
         label: "sqlite",
-        url: format!("sqlite://{}?mode=rwc", dir.path().join("stage.db").display()),
+        url: format!(
+            "sqlite://{}?mode=rwc",
+            dir.path().join("stage.db").display()
+        ),
         dir: Some(dir),
     }];
     if let Some(url) = postgres_url().await {

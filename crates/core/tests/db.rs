@@ -18,19 +18,36 @@ async fn channels_keys_and_streams_on_every_backend() {
         assert_eq!(ch.name, "demo");
         assert!(ch.enabled);
 
-        let dup = db.create_channel(owner, "demo", false, &keys::hash(&keys::generate())).await;
-        assert!(matches!(dup, Err(DbError::Conflict(_))), "{}: {dup:?}", t.label);
+        let dup = db
+            .create_channel(owner, "demo", false, &keys::hash(&keys::generate()))
+            .await;
+        assert!(
+            matches!(dup, Err(DbError::Conflict(_))),
+            "{}: {dup:?}",
+            t.label
+        );
         let bad = db.create_channel(owner, "Bad Name", false, "x").await;
         assert!(matches!(bad, Err(DbError::Invalid { .. })), "{}", t.label);
 
         // Key lookup finds the channel only by the right key.
         assert_eq!(db.channel_by_key(&key).await.unwrap().unwrap().id, ch.id);
-        assert!(db.channel_by_key(&keys::generate()).await.unwrap().is_none());
+        assert!(
+            db.channel_by_key(&keys::generate())
+                .await
+                .unwrap()
+                .is_none()
+        );
 
         // Rotation: the old key stops working.
         let new_key = keys::generate();
-        db.set_key_hash("demo", &keys::hash(&new_key)).await.unwrap();
-        assert!(db.channel_by_key(&key).await.unwrap().is_none(), "{}", t.label);
+        db.set_key_hash("demo", &keys::hash(&new_key))
+            .await
+            .unwrap();
+        assert!(
+            db.channel_by_key(&key).await.unwrap().is_none(),
+            "{}",
+            t.label
+        );
         assert!(db.channel_by_key(&new_key).await.unwrap().is_some());
 
         let upd = db
@@ -53,7 +70,11 @@ async fn channels_keys_and_streams_on_every_backend() {
         assert_eq!(s.status, "live");
         assert!(s.members_only);
         let again = db.start_stream(&upd).await;
-        assert!(matches!(again, Err(DbError::Conflict(_))), "{}: {again:?}", t.label);
+        assert!(
+            matches!(again, Err(DbError::Conflict(_))),
+            "{}: {again:?}",
+            t.label
+        );
         db.add_event(s.id, "publish", serde_json::json!({"peer": "127.0.0.1"}))
             .await
             .unwrap();
@@ -83,16 +104,25 @@ async fn channels_keys_and_streams_on_every_backend() {
 async fn sqlite_is_shared_by_several_pools_in_wal_mode() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}?mode=rwc", dir.path().join("s.db").display());
-    let a = stage_core::Db::connect(&url, 2, std::time::Duration::from_secs(5)).await.unwrap();
+    let a = stage_core::Db::connect(&url, 2, std::time::Duration::from_secs(5))
+        .await
+        .unwrap();
     a.migrate().await.unwrap();
-    let b = stage_core::Db::connect(&url, 2, std::time::Duration::from_secs(5)).await.unwrap();
+    let b = stage_core::Db::connect(&url, 2, std::time::Duration::from_secs(5))
+        .await
+        .unwrap();
     let owner = a.ensure_owner("op").await.unwrap();
     let writes = (0..20).map(|i| {
         let db = if i % 2 == 0 { a.clone() } else { b.clone() };
         async move {
-            db.create_channel(owner, &format!("c{i}"), false, &keys::hash(&keys::generate()))
-                .await
-                .unwrap()
+            db.create_channel(
+                owner,
+                &format!("c{i}"),
+                false,
+                &keys::hash(&keys::generate()),
+            )
+            .await
+            .unwrap()
         }
     });
     futures_join_all(writes).await;
@@ -104,7 +134,9 @@ async fn sqlite_is_shared_by_several_pools_in_wal_mode() {
     assert_eq!(mode.to_lowercase(), "wal");
 }
 
-async fn futures_join_all<F: std::future::Future>(futs: impl IntoIterator<Item = F>) -> Vec<F::Output> {
+async fn futures_join_all<F: std::future::Future>(
+    futs: impl IntoIterator<Item = F>,
+) -> Vec<F::Output> {
     let handles: Vec<_> = futs.into_iter().collect();
     let mut out = Vec::new();
     for f in handles {

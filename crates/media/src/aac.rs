@@ -62,7 +62,9 @@ impl AacConfig {
         }
         if channels == 0 || channels > 7 {
             // 0 means "in the program config element", which browsers do not handle.
-            return Err(MediaError::Unsupported(format!("AAC channel configuration {channels}")));
+            return Err(MediaError::Unsupported(format!(
+                "AAC channel configuration {channels}"
+            )));
         }
         Ok(AacConfig {
             asc,

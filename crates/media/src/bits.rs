@@ -40,6 +40,8 @@ impl<'a> Reader<'a> {
     }
     pub(crate) fn i64(&mut self) -> Result<i64, MediaError> {
         let b = self.bytes(8)?;
-        Ok(i64::from_be_bytes(b.try_into().map_err(|_| MediaError::Truncated(self.what))?))
+        Ok(i64::from_be_bytes(
+            b.try_into().map_err(|_| MediaError::Truncated(self.what))?,
+        ))
     }
 }

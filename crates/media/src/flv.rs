@@ -82,7 +82,9 @@ pub fn parse_video(body: &Bytes) -> Result<VideoTag, MediaError> {
         return Ok(VideoTag::Info);
     }
     if !(1..=4).contains(&frame_type) {
-        return Err(MediaError::Malformed(format!("FLV video frame type {frame_type}")));
+        return Err(MediaError::Malformed(format!(
+            "FLV video frame type {frame_type}"
+        )));
     }
     let packet_type = r.u8()?;
     let cts_raw = r.u24()?;
@@ -139,7 +141,9 @@ pub fn parse_audio(body: &Bytes) -> Result<AudioTag, MediaError> {
 /// Splits length-prefixed NALUs (`length_size` bytes each), checking bounds.
 pub fn split_nalus(data: &[u8], length_size: usize) -> Result<Vec<&[u8]>, MediaError> {
     if !(1..=4).contains(&length_size) {
-        return Err(MediaError::Malformed(format!("NALU length size {length_size}")));
+        return Err(MediaError::Malformed(format!(
+            "NALU length size {length_size}"
+        )));
     }
     let mut out = Vec::new();
     let mut r = Reader::new(data, "NALU");
@@ -159,7 +163,11 @@ mod tests {
     fn parses_keyframe_with_negative_composition_offset() {
         let body = Bytes::from_static(&[0x17, 1, 0xff, 0xff, 0xfe, 0, 0, 0, 1, 0x65]);
         match parse_video(&body).unwrap() {
-            VideoTag::Frame { keyframe, cts, data } => {
+            VideoTag::Frame {
+                keyframe,
+                cts,
+                data,
+            } => {
                 assert!(keyframe);
                 assert_eq!(cts, -2);
                 assert_eq!(&data[..], &[0, 0, 0, 1, 0x65]);
@@ -173,7 +181,11 @@ mod tests {
         let body = Bytes::from_static(&[0x27, 1, 0, 0, 66, 0, 0, 0, 1, 0x41]);
         assert!(matches!(
             parse_video(&body).unwrap(),
-            VideoTag::Frame { keyframe: false, cts: 66, .. }
+            VideoTag::Frame {
+                keyframe: false,
+                cts: 66,
+                ..
+            }
         ));
     }
 
@@ -200,7 +212,10 @@ mod tests {
     #[test]
     fn parses_aac() {
         let sh = parse_audio(&Bytes::from_static(&[0xaf, 0, 0x11, 0x90])).unwrap();
-        assert_eq!(sh, AudioTag::SequenceHeader(Bytes::from_static(&[0x11, 0x90])));
+        assert_eq!(
+            sh,
+            AudioTag::SequenceHeader(Bytes::from_static(&[0x11, 0x90]))
+        );
         let f = parse_audio(&Bytes::from_static(&[0xaf, 1, 1, 2, 3])).unwrap();
         assert_eq!(f, AudioTag::Frame(Bytes::from_static(&[1, 2, 3])));
     }

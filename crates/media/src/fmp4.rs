@@ -55,7 +55,9 @@ struct W {
 
 impl W {
     fn new() -> W {
-        W { buf: Vec::with_capacity(1024) }
+        W {
+            buf: Vec::with_capacity(1024),
+        }
     }
     fn begin(&mut self, kind: &[u8; 4]) -> usize {
         let at = self.buf.len();
@@ -319,7 +321,11 @@ pub fn media_segment(seq: u32, runs: &[TrackRun<'_>]) -> Bytes {
         for s in run.samples {
             w.u32(s.duration);
             w.u32(s.data.len() as u32);
-            w.u32(if s.keyframe { FLAGS_SYNC } else { FLAGS_NON_SYNC });
+            w.u32(if s.keyframe {
+                FLAGS_SYNC
+            } else {
+                FLAGS_NON_SYNC
+            });
             w.u32(s.cts_offset as u32);
         }
         w.end(trun);
@@ -383,8 +389,16 @@ mod tests {
         let seg = media_segment(
             7,
             &[
-                TrackRun { track_id: 1, base_decode_time: 90000, samples: &v },
-                TrackRun { track_id: 2, base_decode_time: 48000, samples: &a },
+                TrackRun {
+                    track_id: 1,
+                    base_decode_time: 90000,
+                    samples: &v,
+                },
+                TrackRun {
+                    track_id: 2,
+                    base_decode_time: 48000,
+                    samples: &a,
+                },
             ],
         );
         let top = boxes(&seg);
@@ -399,7 +413,14 @@ mod tests {
 
     #[test]
     fn empty_tracks_are_left_out() {
-        let seg = media_segment(1, &[TrackRun { track_id: 1, base_decode_time: 0, samples: &[] }]);
+        let seg = media_segment(
+            1,
+            &[TrackRun {
+                track_id: 1,
+                base_decode_time: 0,
+                samples: &[],
+            }],
+        );
         assert!(!seg.windows(4).any(|w| w == b"traf"));
     }
 }

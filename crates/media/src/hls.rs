@@ -75,7 +75,11 @@ impl MediaPlaylist {
             self.target_duration_secs()
         );
         if self.discontinuity_sequence > 0 {
-            let _ = writeln!(out, "#EXT-X-DISCONTINUITY-SEQUENCE:{}", self.discontinuity_sequence);
+            let _ = writeln!(
+                out,
+                "#EXT-X-DISCONTINUITY-SEQUENCE:{}",
+                self.discontinuity_sequence
+            );
         }
         out.push_str("#EXT-X-INDEPENDENT-SEGMENTS\n");
         let mut map: Option<&str> = None;
@@ -151,7 +155,10 @@ mod tests {
         let p = MediaPlaylist {
             target_duration: 2.0,
             discontinuity_sequence: 0,
-            segments: vec![seg(5, 2.0, false, "init0.mp4"), seg(6, 2.0, true, "init1.mp4")],
+            segments: vec![
+                seg(5, 2.0, false, "init0.mp4"),
+                seg(6, 2.0, true, "init1.mp4"),
+            ],
             ended: false,
         };
         let golden = "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:5\n\

@@ -9,11 +9,11 @@
 
 pub mod aac;
 pub mod avc;
+mod bits;
 pub mod flv;
 pub mod fmp4;
 pub mod hls;
 pub mod link;
-mod bits;
 
 /// Errors from parsing media bytes.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

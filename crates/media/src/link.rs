@@ -192,7 +192,9 @@ mod tests {
                 data: Bytes::new(),
             }),
             LinkMessage::Discontinuity,
-            LinkMessage::End(EndInfo { reason: "unpublish".into() }),
+            LinkMessage::End(EndInfo {
+                reason: "unpublish".into(),
+            }),
         ];
         let mut wire = BytesMut::new();
         for m in &msgs {

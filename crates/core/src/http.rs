@@ -1,0 +1,66 @@
+//! HTTP pieces every daemon shares: /healthz, the token-guarded admin router,
+//! and serving a router on a pre-bound listener until shutdown.
+
+use axum::Router;
+use axum::routing::get;
+use std::future::Future;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+
+/// `GET /healthz` → `ok`.
+pub async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+/// The admin listener's router: `api` (e.g. `/status`, `/admin/...`) behind the
+/// admin token, plus `/healthz` and `/metrics` (`metrics` renders Prometheus text)
+/// open, as Prometheus scrapers carry no token.
+pub fn admin_router<F, Fut>(token: String, api: Router, metrics: F) -> Router
+where
+    F: Fn() -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = String> + Send + 'static,
+{
+    let guarded = api.layer(axum::middleware::from_fn_with_state(
+        Arc::new(token),
+        crate::admin::require_token,
+    ));
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route(
+            "/metrics",
+            get(move || {
+                let m = metrics.clone();
+                async move {
+                    (
+                        [(
+                            axum::http::header::CONTENT_TYPE,
+                            "text/plain; version=0.0.4",
+                        )],
+                        m().await,
+                    )
+                }
+            }),
+        )
+        .merge(guarded)
+}
+
+/// Serves `router` on `listener` until `shutdown` resolves.
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+}
+
+/// Binds a TCP listener, naming the config key in the error.
+pub async fn bind(addr: std::net::SocketAddr, key: &str) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {addr} (config key `{key}`): {e}"))
+}

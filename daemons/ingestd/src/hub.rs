@@ -1,0 +1,474 @@
+//! The stream hub: the one task that owns which channels are live, who
+//! publishes to them, and their reconnect grace timers. Connections and the
+//! admin API talk to it by message and get answers on oneshot channels.
+
+use crate::forwarder::{self, Forwarder};
+use serde::Serialize;
+use stage_core::db::{Channel, DbError};
+use stage_core::{Config, Db};
+use stage_media::link::{EndInfo, LinkMessage, StreamInfo, VERSION};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, oneshot};
+
+/// Why a publish was refused (logged, and the connection closed).
+#[derive(Debug, thiserror::Error)]
+pub enum Refusal {
+    #[error("channel is already live with another publisher")]
+    AlreadyLive,
+    #[error("database: {0}")]
+    Db(#[from] DbError),
+    #[error("ingestd is shutting down")]
+    ShuttingDown,
+}
+
+/// What a connection gets when its publish is accepted.
+pub struct Grant {
+    pub stream_id: i64,
+    pub forwarder: Forwarder,
+    /// Where this session's timeline starts (ms).
+    pub ts_offset: i64,
+    /// A publisher reconnected within the grace period.
+    pub resumed: bool,
+    /// Fires when an operator kicks this publisher.
+    pub kicked: oneshot::Receiver<()>,
+    pub stats: Arc<PublisherStats>,
+}
+
+/// Ingest counters a connection updates and /status reads.
+#[derive(Debug, Default)]
+pub struct PublisherStats {
+    pub bytes: AtomicU64,
+    pub video_frames: AtomicU64,
+    pub audio_frames: AtomicU64,
+    pub keyframes: AtomicU64,
+}
+
+/// How a publisher went away.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Departure {
+    /// FCUnpublish / deleteStream: end the stream now.
+    Clean,
+    /// Socket dropped: hold the stream open for the grace period.
+    Abrupt,
+    /// Refused mid-stream (bad media): end now.
+    Refused,
+}
+
+enum Msg {
+    Publish {
+        channel: Channel,
+        conn: u64,
+        peer: SocketAddr,
+        reply: oneshot::Sender<Result<Grant, Refusal>>,
+    },
+    Left {
+        channel_id: i64,
+        conn: u64,
+        how: Departure,
+        reason: String,
+    },
+    GraceOver {
+        channel_id: i64,
+        generation: u64,
+    },
+    Kick {
+        channel: String,
+        reply: oneshot::Sender<bool>,
+    },
+    Status {
+        reply: oneshot::Sender<Vec<LiveStatus>>,
+    },
+    Shutdown {
+        reply: oneshot::Sender<()>,
+    },
+}
+
+/// One live stream in /status.
+#[derive(Debug, Clone, Serialize)]
+pub struct LiveStatus {
+    pub channel: String,
+    pub stream_id: i64,
+    pub state: &'static str,
+    pub publisher: Option<String>,
+    pub uptime_s: u64,
+    pub ingest_bytes: u64,
+    pub video_frames: u64,
+    pub audio_frames: u64,
+    pub keyframes: u64,
+    pub packager_connected: bool,
+    pub backlog_bytes: u64,
+    pub frames_dropped: u64,
+    pub link_reconnects: u64,
+    pub publisher_reconnects: u64,
+}
+
+/// Cheap, cloneable handle to the hub.
+#[derive(Clone)]
+pub struct HubHandle {
+    tx: mpsc::Sender<Msg>,
+}
+
+struct Live {
+    channel: Channel,
+    stream_id: i64,
+    forwarder: Forwarder,
+    publisher: Option<Publisher>,
+    generation: u64,
+    since: Instant,
+    stats: Arc<PublisherStats>,
+    reconnects: u64,
+}
+
+struct Publisher {
+    conn: u64,
+    peer: SocketAddr,
+    kick: oneshot::Sender<()>,
+}
+
+impl HubHandle {
+    /// Asks to publish on `channel` (already authenticated).
+    pub async fn publish(
+        &self,
+        channel: Channel,
+        conn: u64,
+        peer: SocketAddr,
+    ) -> Result<Grant, Refusal> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Msg::Publish {
+                channel,
+                conn,
+                peer,
+                reply,
+            })
+            .await
+            .map_err(|_| Refusal::ShuttingDown)?;
+        rx.await.map_err(|_| Refusal::ShuttingDown)?
+    }
+
+    /// Tells the hub a publisher left.
+    pub async fn left(&self, channel_id: i64, conn: u64, how: Departure, reason: String) {
+        let _ = self
+            .tx
+            .send(Msg::Left {
+                channel_id,
+                conn,
+                how,
+                reason,
+            })
+            .await;
+    }
+
+    /// Drops the publisher of `channel` and ends its stream; false if not live.
+    pub async fn kick(&self, channel: &str) -> bool {
+        let (reply, rx) = oneshot::channel();
+        if self
+            .tx
+            .send(Msg::Kick {
+                channel: channel.into(),
+                reply,
+            })
+            .await
+            .is_err()
+        {
+            return false;
+        }
+        rx.await.unwrap_or(false)
+    }
+
+    /// Live streams now.
+    pub async fn status(&self) -> Vec<LiveStatus> {
+        let (reply, rx) = oneshot::channel();
+        if self.tx.send(Msg::Status { reply }).await.is_err() {
+            return Vec::new();
+        }
+        rx.await.unwrap_or_default()
+    }
+
+    /// Ends every stream and stops the hub.
+    pub async fn shutdown(&self) {
+        let (reply, rx) = oneshot::channel();
+        if self.tx.send(Msg::Shutdown { reply }).await.is_ok() {
+            let _ = rx.await;
+        }
+    }
+}
+
+/// Starts the hub task.
+pub fn spawn(cfg: Config, db: Db) -> HubHandle {
+    let (tx, rx) = mpsc::channel(256);
+    let hub = Hub {
+        grace: cfg.ingestd.reconnect_grace.0,
+        cfg,
+        db,
+        live: HashMap::new(),
+        tx: tx.clone(),
+        next_gen: 0,
+    };
+    tokio::spawn(hub.run(rx));
+    HubHandle { tx }
+}
+
+struct Hub {
+    cfg: Config,
+    db: Db,
+    grace: Duration,
+    live: HashMap<i64, Live>,
+    tx: mpsc::Sender<Msg>,
+    next_gen: u64,
+}
+
+impl Hub {
+    async fn run(mut self, mut rx: mpsc::Receiver<Msg>) {
+        while let Some(msg) = rx.recv().await {
+            match msg {
+                Msg::Publish {
+                    channel,
+                    conn,
+                    peer,
+                    reply,
+                } => {
+                    let res = self.publish(channel, conn, peer).await;
+                    let _ = reply.send(res);
+                }
+                Msg::Left {
+                    channel_id,
+                    conn,
+                    how,
+                    reason,
+                } => self.left(channel_id, conn, how, reason).await,
+                Msg::GraceOver {
+                    channel_id,
+                    generation,
+                } => {
+                    let expired = self
+                        .live
+                        .get(&channel_id)
+                        .is_some_and(|l| l.publisher.is_none() && l.generation == generation);
+                    if expired {
+                        self.end(
+                            channel_id,
+                            "publisher did not come back within the grace period",
+                        )
+                        .await;
+                    }
+                }
+                Msg::Kick { channel, reply } => {
+                    let id = self
+                        .live
+                        .values()
+                        .find(|l| l.channel.name == channel)
+                        .map(|l| l.channel.id);
+                    if let Some(id) = id {
+                        if let Some(p) = self.live.get_mut(&id).and_then(|l| l.publisher.take()) {
+                            let _ = p.kick.send(());
+                        }
+                        self.end(id, "kicked by operator").await;
+                    }
+                    let _ = reply.send(id.is_some());
+                }
+                Msg::Status { reply } => {
+                    let _ = reply.send(self.status());
+                }
+                Msg::Shutdown { reply } => {
+                    let ids: Vec<i64> = self.live.keys().copied().collect();
+                    for id in ids {
+                        if let Some(p) = self.live.get_mut(&id).and_then(|l| l.publisher.take()) {
+                            let _ = p.kick.send(());
+                        }
+                        self.end(id, "ingestd shut down").await;
+                    }
+                    let _ = reply.send(());
+                    return;
+                }
+            }
+        }
+    }
+
+    async fn publish(
+        &mut self,
+        channel: Channel,
+        conn: u64,
+        peer: SocketAddr,
+    ) -> Result<Grant, Refusal> {
+        let (kick, kicked) = oneshot::channel();
+        if let Some(live) = self.live.get_mut(&channel.id) {
+            if live.publisher.is_some() {
+                return Err(Refusal::AlreadyLive);
+            }
+            // Back within the grace period: same stream, after a discontinuity.
+            live.publisher = Some(Publisher { conn, peer, kick });
+            live.generation = self.next_gen;
+            self.next_gen += 1;
+            live.reconnects += 1;
+            let _ = live.forwarder.tx.send(LinkMessage::Discontinuity).await;
+            let ts_offset = live.forwarder.state.last_dts.load(Ordering::Relaxed) + 100;
+            let _ = self
+                .db
+                .add_event(
+                    live.stream_id,
+                    "reconnect",
+                    serde_json::json!({"peer": peer.to_string()}),
+                )
+                .await;
+            tracing::info!(channel = %channel.name, stream = live.stream_id, %peer, "publisher reconnected; stream continues");
+            return Ok(Grant {
+                stream_id: live.stream_id,
+                forwarder: live.forwarder.clone(),
+                ts_offset,
+                resumed: true,
+                kicked,
+                stats: live.stats.clone(),
+            });
+        }
+        let stream = self.db.start_stream(&channel).await.map_err(|e| match e {
+            DbError::Conflict(_) => Refusal::AlreadyLive,
+            e => Refusal::Db(e),
+        })?;
+        let _ = self
+            .db
+            .add_event(
+                stream.id,
+                "publish",
+                serde_json::json!({"peer": peer.to_string()}),
+            )
+            .await;
+        let info = StreamInfo {
+            version: VERSION,
+            stream_id: stream.id,
+            channel: channel.name.clone(),
+            title: stream.title.clone(),
+            started_at_ms: stream.started_at.unwrap_or_else(stage_core::time::now_ms),
+            members_only: stream.members_only,
+            resumed: false,
+        };
+        let forwarder = forwarder::spawn(
+            info,
+            self.cfg.ingestd.packager_media,
+            self.cfg.ingestd.backlog_max.0,
+        );
+        let stats = Arc::new(PublisherStats::default());
+        tracing::info!(channel = %channel.name, stream = stream.id, %peer, "stream live");
+        self.live.insert(
+            channel.id,
+            Live {
+                channel,
+                stream_id: stream.id,
+                forwarder: forwarder.clone(),
+                publisher: Some(Publisher { conn, peer, kick }),
+                generation: self.next_gen,
+                since: Instant::now(),
+                stats: stats.clone(),
+                reconnects: 0,
+            },
+        );
+        self.next_gen += 1;
+        Ok(Grant {
+            stream_id: stream.id,
+            forwarder,
+            ts_offset: 0,
+            resumed: false,
+            kicked,
+            stats,
+        })
+    }
+
+    async fn left(&mut self, channel_id: i64, conn: u64, how: Departure, reason: String) {
+        let Some(live) = self.live.get_mut(&channel_id) else {
+            return;
+        };
+        if live.publisher.as_ref().is_none_or(|p| p.conn != conn) {
+            return; // An old connection of a stream that has moved on.
+        }
+        live.publisher = None;
+        match how {
+            Departure::Clean | Departure::Refused => self.end(channel_id, &reason).await,
+            Departure::Abrupt => {
+                let generation = live.generation;
+                let stream = live.stream_id;
+                tracing::info!(stream, cause = %reason, grace = ?self.grace, "publisher dropped; holding stream open for reconnect");
+                let _ = self
+                    .db
+                    .add_event(
+                        stream,
+                        "publisher_lost",
+                        serde_json::json!({"reason": reason}),
+                    )
+                    .await;
+                let tx = self.tx.clone();
+                let grace = self.grace;
+                tokio::spawn(async move {
+                    tokio::time::sleep(grace).await;
+                    let _ = tx
+                        .send(Msg::GraceOver {
+                            channel_id,
+                            generation,
+                        })
+                        .await;
+                });
+            }
+        }
+    }
+
+    async fn end(&mut self, channel_id: i64, reason: &str) {
+        let Some(live) = self.live.remove(&channel_id) else {
+            return;
+        };
+        let _ = live
+            .forwarder
+            .tx
+            .send(LinkMessage::End(EndInfo {
+                reason: reason.into(),
+            }))
+            .await;
+        if let Err(e) = self.db.end_stream(live.stream_id).await {
+            tracing::error!(stream = live.stream_id, cause = %e, "could not mark stream ended");
+        }
+        let _ = self
+            .db
+            .add_event(
+                live.stream_id,
+                "ended",
+                serde_json::json!({"reason": reason}),
+            )
+            .await;
+        tracing::info!(channel = %live.channel.name, stream = live.stream_id, reason, "stream ended");
+    }
+
+    fn status(&self) -> Vec<LiveStatus> {
+        let mut out: Vec<LiveStatus> = self
+            .live
+            .values()
+            .map(|l| {
+                let s = &l.stats;
+                let f = &l.forwarder.state;
+                LiveStatus {
+                    channel: l.channel.name.clone(),
+                    stream_id: l.stream_id,
+                    state: if l.publisher.is_some() {
+                        "publishing"
+                    } else {
+                        "reconnect_grace"
+                    },
+                    publisher: l.publisher.as_ref().map(|p| p.peer.to_string()),
+                    uptime_s: l.since.elapsed().as_secs(),
+                    ingest_bytes: s.bytes.load(Ordering::Relaxed),
+                    video_frames: s.video_frames.load(Ordering::Relaxed),
+                    audio_frames: s.audio_frames.load(Ordering::Relaxed),
+                    keyframes: s.keyframes.load(Ordering::Relaxed),
+                    packager_connected: f.connected.load(Ordering::Relaxed),
+                    backlog_bytes: f.backlog_bytes.load(Ordering::Relaxed),
+                    frames_dropped: f.frames_dropped.load(Ordering::Relaxed),
+                    link_reconnects: f.reconnects.load(Ordering::Relaxed),
+                    publisher_reconnects: l.reconnects,
+                }
+            })
+            .collect();
+        out.sort_by(|a, b| a.channel.cmp(&b.channel));
+        out
+    }
+}

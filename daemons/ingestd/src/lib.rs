@@ -1,0 +1,89 @@
+//! ingestd: RTMP server (rml_rtmp) that authenticates stream keys, turns FLV
+//! tags into timestamped access units and forwards them to packagerd over the
+//! media link (see `stage_media::link`).
+//!
+//! - `server`: accept loop, one task per connection.
+//! - `connection`: one publisher's RTMP session (sans-IO rml_rtmp driven by a socket).
+//! - `hub`: the one task that owns live-stream state (publish, reconnect grace, kick).
+//! - `forwarder`: one task per live stream holding the link to packagerd and its backlog.
+//! - `timeline`: RTMP timestamps → one continuous stream timeline.
+//! - `http`: admin listener (/status, /metrics, kick).
+
+pub mod connection;
+pub mod forwarder;
+pub mod http;
+pub mod hub;
+pub mod server;
+pub mod timeline;
+
+use stage_core::{Config, Db};
+use std::future::Future;
+use std::sync::Arc;
+
+/// Everything a connection needs.
+pub struct Shared {
+    pub cfg: Config,
+    pub db: Db,
+    pub hub: hub::HubHandle,
+}
+
+/// Opens the database, binds the configured listeners and runs until `shutdown`.
+pub async fn run_from_config(
+    cfg: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let db = Db::open(&cfg).await?;
+    let token = stage_core::admin::load_or_create_token(&cfg.data_dir)?;
+    let rtmp = stage_core::http::bind(cfg.ingestd.listen, "ingestd.listen").await?;
+    let admin = stage_core::http::bind(cfg.ingestd.admin_listen, "ingestd.admin_listen").await?;
+    run(cfg, db, token, rtmp, admin, shutdown).await
+}
+
+/// Runs ingestd on pre-bound listeners (tests bind `127.0.0.1:0`).
+pub async fn run(
+    cfg: Config,
+    db: Db,
+    admin_token: String,
+    rtmp: tokio::net::TcpListener,
+    admin: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let ended = db.end_all_live_streams().await?;
+    for id in &ended {
+        let _ = db
+            .add_event(
+                *id,
+                "ended",
+                serde_json::json!({"reason": "ingestd restarted"}),
+            )
+            .await;
+    }
+    if !ended.is_empty() {
+        tracing::warn!(streams = ?ended, "ended streams left live by a previous ingestd");
+    }
+    let hub = hub::spawn(cfg.clone(), db.clone());
+    let shared = Arc::new(Shared {
+        cfg,
+        db,
+        hub: hub.clone(),
+    });
+    tracing::info!(
+        rtmp = %rtmp.local_addr()?,
+        admin = %admin.local_addr()?,
+        "ingestd listening"
+    );
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let admin_router = http::router(admin_token, hub.clone());
+    let mut stop_admin = stop_rx.clone();
+    let admin_task = tokio::spawn(stage_core::http::serve(admin, admin_router, async move {
+        stage_core::telemetry::stopped(&mut stop_admin).await;
+    }));
+    let server = tokio::spawn(server::run(rtmp, shared, stop_rx));
+    shutdown.await;
+    tracing::info!("ingestd shutting down");
+    let _ = stop_tx.send(true);
+    hub.shutdown().await;
+    let _ = server.await;
+    let _ = admin_task.await;
+    Ok(())
+}
