@@ -83,8 +83,10 @@ impl MediaPlaylist {
         }
         out.push_str("#EXT-X-INDEPENDENT-SEGMENTS\n");
         let mut map: Option<&str> = None;
-        for (i, s) in self.segments.iter().enumerate() {
-            if s.discontinuity && i > 0 {
+        for s in &self.segments {
+            // Kept on a first segment too, so the discontinuity sequence
+            // number stays consistent as it slides out.
+            if s.discontinuity {
                 out.push_str("#EXT-X-DISCONTINUITY\n");
             }
             if map != Some(s.map_uri.as_str()) {
