@@ -94,10 +94,14 @@ pub async fn run_health_only(
     let (tx, rx) = tokio::sync::watch::channel(false);
     let mut r1 = rx.clone();
     let mut r2 = rx;
-    let p = tokio::spawn(serve(public, Router::new().route("/healthz", get(healthz)), async move {
-        crate::telemetry::stopped(&mut r1).await
+    let p = tokio::spawn(serve(
+        public,
+        Router::new().route("/healthz", get(healthz)),
+        async move { crate::telemetry::stopped(&mut r1).await },
+    ));
+    let a = tokio::spawn(serve(admin, router, async move {
+        crate::telemetry::stopped(&mut r2).await
     }));
-    let a = tokio::spawn(serve(admin, router, async move { crate::telemetry::stopped(&mut r2).await }));
     shutdown.await;
     tracing::info!("{name} shutting down");
     let _ = tx.send(true);

@@ -24,7 +24,13 @@ async fn main() -> std::process::ExitCode {
     };
     stage_core::telemetry::init(&cfg.log);
     let listen = cfg.billingd.clone();
-    let res = stage_core::http::run_health_only("billingd", &cfg, &listen, stage_core::telemetry::shutdown_signal()).await;
+    let res = stage_core::http::run_health_only(
+        "billingd",
+        &cfg,
+        &listen,
+        stage_core::telemetry::shutdown_signal(),
+    )
+    .await;
     match res {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {

@@ -9,7 +9,9 @@ use std::sync::Arc;
 
 /// The admin router.
 pub fn router(token: String, registry: Arc<Registry>) -> Router {
-    let api = Router::new().route("/status", get(status)).with_state(registry.clone());
+    let api = Router::new()
+        .route("/status", get(status))
+        .with_state(registry.clone());
     stage_core::http::admin_router(token, api, move || {
         let r = registry.clone();
         async move { metrics(&r) }
@@ -53,7 +55,11 @@ fn metrics(registry: &Registry) -> String {
     out.push_str("# TYPE stage_packager_bandwidth_bps gauge\n");
     for h in &all {
         let s = h.snapshot.borrow();
-        let _ = writeln!(out, "stage_packager_bandwidth_bps{{channel=\"{}\"}} {}", s.channel, s.bandwidth);
+        let _ = writeln!(
+            out,
+            "stage_packager_bandwidth_bps{{channel=\"{}\"}} {}",
+            s.channel, s.bandwidth
+        );
     }
     out
 }

@@ -33,16 +33,19 @@ pub fn router(state: AppState) -> Router {
         .route("/watch/{channel}", get(watch_page))
         .route("/static/{file}", get(static_file))
         .with_state(state)
-        .layer(axum::middleware::from_fn(move |req, next: axum::middleware::Next| {
-            let cors = cors.clone();
-            async move {
-                let mut res = next.run(req).await;
-                if let Some(v) = cors {
-                    res.headers_mut().insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, v);
+        .layer(axum::middleware::from_fn(
+            move |req, next: axum::middleware::Next| {
+                let cors = cors.clone();
+                async move {
+                    let mut res = next.run(req).await;
+                    if let Some(v) = cors {
+                        res.headers_mut()
+                            .insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, v);
+                    }
+                    res
                 }
-                res
-            }
-        }))
+            },
+        ))
 }
 
 fn not_found(what: &str) -> Response {
@@ -61,35 +64,74 @@ const PLAYLIST_CACHE: &str = "public, max-age=1";
 const SEGMENT_CACHE: &str = "public, max-age=31536000, immutable";
 
 async fn multivariant(State(s): State<AppState>, Path(channel): Path<String>) -> Response {
-    let Some(h) = s.registry.get(&channel) else { return not_found("stream") };
+    let Some(h) = s.registry.get(&channel) else {
+        return not_found("stream");
+    };
     let snap = h.snapshot.borrow().clone();
     match &snap.multivariant {
-        Some(text) => ([(header::CONTENT_TYPE, PLAYLIST_TYPE), (header::CACHE_CONTROL, PLAYLIST_CACHE)], text.clone()).into_response(),
+        Some(text) => (
+            [
+                (header::CONTENT_TYPE, PLAYLIST_TYPE),
+                (header::CACHE_CONTROL, PLAYLIST_CACHE),
+            ],
+            text.clone(),
+        )
+            .into_response(),
         None => not_found("playlist (stream starting)"),
     }
 }
 
 async fn media_playlist(State(s): State<AppState>, Path(channel): Path<String>) -> Response {
-    let Some(h) = s.registry.get(&channel) else { return not_found("stream") };
+    let Some(h) = s.registry.get(&channel) else {
+        return not_found("stream");
+    };
     let snap = h.snapshot.borrow().clone();
     if snap.segment_count == 0 {
         return not_found("playlist (stream starting)");
     }
-    ([(header::CONTENT_TYPE, PLAYLIST_TYPE), (header::CACHE_CONTROL, PLAYLIST_CACHE)], snap.media_playlist.clone()).into_response()
+    (
+        [
+            (header::CONTENT_TYPE, PLAYLIST_TYPE),
+            (header::CACHE_CONTROL, PLAYLIST_CACHE),
+        ],
+        snap.media_playlist.clone(),
+    )
+        .into_response()
 }
 
-async fn media_file(State(s): State<AppState>, Path((channel, file)): Path<(String, String)>) -> Response {
-    let Some(h) = s.registry.get(&channel) else { return not_found("stream") };
+async fn media_file(
+    State(s): State<AppState>,
+    Path((channel, file)): Path<(String, String)>,
+) -> Response {
+    let Some(h) = s.registry.get(&channel) else {
+        return not_found("stream");
+    };
     let data = h.snapshot.borrow().segments.get(&file).cloned();
-    let Some(data) = data else { return not_found("segment") };
-    let ctype = if file.ends_with(".mp4") { "video/mp4" } else { "video/iso.segment" };
-    ([(header::CONTENT_TYPE, ctype), (header::CACHE_CONTROL, SEGMENT_CACHE)], data).into_response()
+    let Some(data) = data else {
+        return not_found("segment");
+    };
+    let ctype = if file.ends_with(".mp4") {
+        "video/mp4"
+    } else {
+        "video/iso.segment"
+    };
+    (
+        [
+            (header::CONTENT_TYPE, ctype),
+            (header::CACHE_CONTROL, SEGMENT_CACHE),
+        ],
+        data,
+    )
+        .into_response()
 }
 
 async fn channel_info(State(s): State<AppState>, Path(channel): Path<String>) -> Response {
     match s.db.channel(&channel).await {
         Ok(Some(c)) if c.enabled => {
-            let live = s.registry.get(&channel).is_some_and(|h| !h.snapshot.borrow().ended);
+            let live = s
+                .registry
+                .get(&channel)
+                .is_some_and(|h| !h.snapshot.borrow().ended);
             Json(serde_json::json!({
                 "name": c.name,
                 "title": c.title,
@@ -103,13 +145,20 @@ async fn channel_info(State(s): State<AppState>, Path(channel): Path<String>) ->
         Ok(_) => not_found("channel"),
         Err(e) => {
             tracing::error!(cause = %e, "channel lookup failed");
-            (StatusCode::SERVICE_UNAVAILABLE, Json(serde_json::json!({"error": "unavailable"}))).into_response()
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(serde_json::json!({"error": "unavailable"})),
+            )
+                .into_response()
         }
     }
 }
 
 async fn channel_live(State(s): State<AppState>, Path(channel): Path<String>) -> Response {
-    let snap = s.registry.get(&channel).map(|h| h.snapshot.borrow().clone());
+    let snap = s
+        .registry
+        .get(&channel)
+        .map(|h| h.snapshot.borrow().clone());
     let body = match snap {
         Some(snap) if !snap.ended => serde_json::json!({
             "live": true,
@@ -126,7 +175,13 @@ async fn channel_live(State(s): State<AppState>, Path(channel): Path<String>) ->
             match s.db.channel(&channel).await {
                 Ok(Some(c)) if c.enabled => {}
                 Ok(_) => return not_found("channel"),
-                Err(_) => return (StatusCode::SERVICE_UNAVAILABLE, Json(serde_json::json!({"error": "unavailable"}))).into_response(),
+                Err(_) => {
+                    return (
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        Json(serde_json::json!({"error": "unavailable"})),
+                    )
+                        .into_response();
+                }
             }
             serde_json::json!({"live": false, "ready": false, "stream_id": null, "started_at": null, "playlist_url": null})
         }

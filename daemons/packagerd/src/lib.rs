@@ -18,13 +18,29 @@ use stage_core::{Config, Db};
 use std::future::Future;
 
 /// Opens the database, binds the configured listeners and runs until `shutdown`.
-pub async fn run_from_config(cfg: Config, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+pub async fn run_from_config(
+    cfg: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     let db = Db::open(&cfg).await?;
     let token = stage_core::admin::load_or_create_token(&cfg.data_dir)?;
     let public = stage_core::http::bind(cfg.packagerd.listen, "packagerd.listen").await?;
-    let admin = stage_core::http::bind(cfg.packagerd.admin_listen, "packagerd.admin_listen").await?;
-    let media = stage_core::http::bind(cfg.packagerd.media_listen, "packagerd.media_listen").await?;
-    run(cfg, db, token, Listeners { public, admin, media }, shutdown).await
+    let admin =
+        stage_core::http::bind(cfg.packagerd.admin_listen, "packagerd.admin_listen").await?;
+    let media =
+        stage_core::http::bind(cfg.packagerd.media_listen, "packagerd.media_listen").await?;
+    run(
+        cfg,
+        db,
+        token,
+        Listeners {
+            public,
+            admin,
+            media,
+        },
+        shutdown,
+    )
+    .await
 }
 
 /// packagerd's three listeners.
@@ -49,12 +65,9 @@ pub async fn run(
     let cors = if cfg.packagerd.cors_allow_origin.is_empty() {
         None
     } else {
-        Some(
-            cfg.packagerd
-                .cors_allow_origin
-                .parse()
-                .map_err(|_| anyhow::anyhow!("config key `packagerd.cors_allow_origin`: not a valid header value"))?,
-        )
+        Some(cfg.packagerd.cors_allow_origin.parse().map_err(|_| {
+            anyhow::anyhow!("config key `packagerd.cors_allow_origin`: not a valid header value")
+        })?)
     };
     tracing::info!(
         public = %l.public.local_addr()?,
@@ -63,15 +76,24 @@ pub async fn run(
         "packagerd listening"
     );
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let state = http::AppState { registry: registry.clone(), db, cors, web_dir: cfg.packagerd.web_dir.clone() };
+    let state = http::AppState {
+        registry: registry.clone(),
+        db,
+        cors,
+        web_dir: cfg.packagerd.web_dir.clone(),
+    };
     let mut s1 = stop_rx.clone();
     let mut s2 = stop_rx.clone();
-    let public = tokio::spawn(stage_core::http::serve(l.public, http::router(state), async move {
-        stage_core::telemetry::stopped(&mut s1).await
-    }));
-    let admin = tokio::spawn(stage_core::http::serve(l.admin, admin::router(admin_token, registry.clone()), async move {
-        stage_core::telemetry::stopped(&mut s2).await
-    }));
+    let public = tokio::spawn(stage_core::http::serve(
+        l.public,
+        http::router(state),
+        async move { stage_core::telemetry::stopped(&mut s1).await },
+    ));
+    let admin = tokio::spawn(stage_core::http::serve(
+        l.admin,
+        admin::router(admin_token, registry.clone()),
+        async move { stage_core::telemetry::stopped(&mut s2).await },
+    ));
     let link = tokio::spawn(link_server::run(l.media, registry, stop_rx));
     shutdown.await;
     tracing::info!("packagerd shutting down");

@@ -34,7 +34,10 @@ pub async fn run(listener: TcpListener, registry: Arc<Registry>, stop: watch::Re
     }
 }
 
-async fn read_message(sock: &mut TcpStream, buf: &mut BytesMut) -> anyhow::Result<Option<LinkMessage>> {
+async fn read_message(
+    sock: &mut TcpStream,
+    buf: &mut BytesMut,
+) -> anyhow::Result<Option<LinkMessage>> {
     loop {
         if let Some(m) = link::decode(buf)? {
             return Ok(Some(m));
@@ -50,7 +53,8 @@ async fn read_message(sock: &mut TcpStream, buf: &mut BytesMut) -> anyhow::Resul
 
 async fn serve(mut sock: TcpStream, registry: Arc<Registry>) -> anyhow::Result<()> {
     let mut buf = BytesMut::with_capacity(256 * 1024);
-    let first = tokio::time::timeout(Duration::from_secs(5), read_message(&mut sock, &mut buf)).await;
+    let first =
+        tokio::time::timeout(Duration::from_secs(5), read_message(&mut sock, &mut buf)).await;
     let info = match first {
         Ok(Ok(Some(LinkMessage::Start(info)))) => info,
         Ok(Ok(Some(_))) => anyhow::bail!("link did not open with Start"),
@@ -59,7 +63,11 @@ async fn serve(mut sock: TcpStream, registry: Arc<Registry>) -> anyhow::Result<(
         Err(_) => anyhow::bail!("no Start within 5s"),
     };
     if info.version != link::VERSION {
-        anyhow::bail!("link version {} (this packagerd speaks {})", info.version, link::VERSION);
+        anyhow::bail!(
+            "link version {} (this packagerd speaks {})",
+            info.version,
+            link::VERSION
+        );
     }
     let handle = registry.attach(info);
     loop {

@@ -62,7 +62,10 @@ pub struct Registry {
 impl Registry {
     /// An empty registry.
     pub fn new(settings: Settings) -> Arc<Registry> {
-        Arc::new(Registry { streams: RwLock::new(HashMap::new()), settings })
+        Arc::new(Registry {
+            streams: RwLock::new(HashMap::new()),
+            settings,
+        })
     }
 
     /// The current stream of a channel (live or just ended).
@@ -72,7 +75,10 @@ impl Registry {
 
     /// All streams.
     pub fn all(&self) -> Vec<Arc<StreamHandle>> {
-        self.streams.read().map(|m| m.values().cloned().collect()).unwrap_or_default()
+        self.streams
+            .read()
+            .map(|m| m.values().cloned().collect())
+            .unwrap_or_default()
     }
 
     /// The stream a link connection announced: the existing one when this
@@ -95,7 +101,12 @@ impl Registry {
         } else {
             0
         };
-        let seg = Segmenter::new(info.stream_id, self.settings.target_ms, self.settings.window, first_seq);
+        let seg = Segmenter::new(
+            info.stream_id,
+            self.settings.target_ms,
+            self.settings.window,
+            first_seq,
+        );
         let (tx, rx) = mpsc::channel(512);
         let (snap_tx, snap_rx) = watch::channel(Arc::new(Snapshot {
             stream_id: info.stream_id,
@@ -104,7 +115,11 @@ impl Registry {
             started_at_ms: info.started_at_ms,
             ..Default::default()
         }));
-        let handle = Arc::new(StreamHandle { info: info.clone(), tx, snapshot: snap_rx });
+        let handle = Arc::new(StreamHandle {
+            info: info.clone(),
+            tx,
+            snapshot: snap_rx,
+        });
         map.insert(info.channel.clone(), handle.clone());
         tracing::info!(channel = %info.channel, stream = info.stream_id, resumed = info.resumed, first_seq, "stream attached");
         tokio::spawn(run_stream(self.clone(), info, seg, rx, snap_tx));
@@ -113,7 +128,8 @@ impl Registry {
 
     fn remove_if(&self, channel: &str, stream_id: i64) {
         if let Ok(mut m) = self.streams.write()
-            && m.get(channel).is_some_and(|h| h.info.stream_id == stream_id)
+            && m.get(channel)
+                .is_some_and(|h| h.info.stream_id == stream_id)
         {
             m.remove(channel);
         }
@@ -137,13 +153,18 @@ fn snapshot(info: &StreamInfo, seg: &Segmenter) -> Snapshot {
         channel: info.channel.clone(),
         title: info.title.clone(),
         started_at_ms: info.started_at_ms,
-        multivariant: variant.as_ref().map(|v| render_multivariant(std::slice::from_ref(v))),
+        multivariant: variant
+            .as_ref()
+            .map(|v| render_multivariant(std::slice::from_ref(v))),
         media_playlist: playlist.render(),
         segments,
         segment_count: count,
         ended: seg.ended(),
         bandwidth: variant.as_ref().map_or(0, |v| v.bandwidth),
-        codecs: variant.as_ref().map(|v| v.codecs.clone()).unwrap_or_default(),
+        codecs: variant
+            .as_ref()
+            .map(|v| v.codecs.clone())
+            .unwrap_or_default(),
         resolution: variant.as_ref().and_then(|v| v.resolution),
     }
 }
@@ -157,7 +178,8 @@ async fn run_stream(
 ) {
     let mut orphaned: Option<tokio::time::Instant> = None;
     loop {
-        let deadline = orphaned.unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(86_400));
+        let deadline =
+            orphaned.unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(86_400));
         tokio::select! {
             input = rx.recv() => match input {
                 Some(Input::Media(msg)) => {

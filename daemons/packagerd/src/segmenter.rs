@@ -111,7 +111,8 @@ impl Segmenter {
     pub fn push(&mut self, msg: LinkMessage) -> Result<bool, SegmenterError> {
         match msg {
             LinkMessage::VideoConfig(rec) => {
-                let cfg = AvcConfig::parse(rec).map_err(|e| SegmenterError(format!("video config: {e}")))?;
+                let cfg = AvcConfig::parse(rec)
+                    .map_err(|e| SegmenterError(format!("video config: {e}")))?;
                 if self.avc.as_ref().is_none_or(|c| c.record != cfg.record) {
                     self.avc = Some(cfg);
                     self.configs_changed = true;
@@ -119,7 +120,8 @@ impl Segmenter {
                 Ok(false)
             }
             LinkMessage::AudioConfig(asc) => {
-                let cfg = AacConfig::parse(asc).map_err(|e| SegmenterError(format!("audio config: {e}")))?;
+                let cfg = AacConfig::parse(asc)
+                    .map_err(|e| SegmenterError(format!("audio config: {e}")))?;
                 if self.aac.as_ref().is_none_or(|c| c.asc != cfg.asc) {
                     self.aac = Some(cfg);
                     self.configs_changed = true;
@@ -140,7 +142,11 @@ impl Segmenter {
         }
         let mut tracks = Vec::new();
         if let Some(v) = &self.avc {
-            tracks.push(Track { id: 1, timescale: VIDEO_TIMESCALE, config: TrackConfig::Video(v.clone()) });
+            tracks.push(Track {
+                id: 1,
+                timescale: VIDEO_TIMESCALE,
+                config: TrackConfig::Video(v.clone()),
+            });
         }
         if let Some(a) = &self.aac {
             tracks.push(Track {
@@ -194,7 +200,10 @@ impl Segmenter {
         }
         self.last_video_dts = Some(f.dts_ms);
         self.start_if_empty(f.dts_ms, f.wallclock_ms);
-        self.cur.video.push(Pending { dts_ms: f.dts_ms, frame: f });
+        self.cur.video.push(Pending {
+            dts_ms: f.dts_ms,
+            frame: f,
+        });
         Ok(cut)
     }
 
@@ -228,7 +237,10 @@ impl Segmenter {
             }
             self.start_if_empty(f.dts_ms, f.wallclock_ms);
         }
-        self.cur.audio.push(Pending { dts_ms: f.dts_ms, frame: f });
+        self.cur.audio.push(Pending {
+            dts_ms: f.dts_ms,
+            frame: f,
+        });
         Ok(cut)
     }
 
@@ -242,7 +254,8 @@ impl Segmenter {
     }
 
     fn to_video_ticks(&self, ms: i64) -> u64 {
-        ((ms - self.base_ms.unwrap_or(ms) + HEADROOM_MS).max(0) as u64) * (VIDEO_TIMESCALE as u64 / 1000)
+        ((ms - self.base_ms.unwrap_or(ms) + HEADROOM_MS).max(0) as u64)
+            * (VIDEO_TIMESCALE as u64 / 1000)
     }
 
     /// Closes the current segment; `next_dts` is where the next one starts.
@@ -250,12 +263,18 @@ impl Segmenter {
         if self.cur.start_ms.is_none() {
             return false;
         }
-        let Some((init_id, _, tracks)) = self.init.clone() else { return false };
+        let Some((init_id, _, tracks)) = self.init.clone() else {
+            return false;
+        };
         let mut cur = std::mem::take(&mut self.cur);
         // Audio at or after the cut belongs to the next segment.
         let mut carry = Vec::new();
         if let (Some(cut), true) = (next_dts, !cur.video.is_empty()) {
-            let at = cur.audio.iter().position(|a| a.dts_ms >= cut).unwrap_or(cur.audio.len());
+            let at = cur
+                .audio
+                .iter()
+                .position(|a| a.dts_ms >= cut)
+                .unwrap_or(cur.audio.len());
             carry = cur.audio.split_off(at);
         }
         let mut runs_samples: Vec<(u32, u64, Vec<Sample>)> = Vec::new();
@@ -271,7 +290,11 @@ impl Segmenter {
                             Some(n) => (self.to_video_ticks(n).saturating_sub(this)) as u32,
                             None => self.last_video_duration,
                         };
-                        let dur = if dur == 0 { self.last_video_duration } else { dur };
+                        let dur = if dur == 0 {
+                            self.last_video_duration
+                        } else {
+                            dur
+                        };
                         self.last_video_duration = dur;
                         samples.push(Sample {
                             duration: dur,
@@ -283,7 +306,10 @@ impl Segmenter {
                     video_frames = samples.len() as u32;
                     let total: u64 = samples.iter().map(|s| s.duration as u64).sum();
                     duration_ms = total as f64 / 90.0;
-                    let base = cur.video.first().map_or(0, |p| self.to_video_ticks(p.dts_ms));
+                    let base = cur
+                        .video
+                        .first()
+                        .map_or(0, |p| self.to_video_ticks(p.dts_ms));
                     runs_samples.push((t.id, base, samples));
                 }
                 TrackConfig::Audio(a) => {
@@ -293,7 +319,10 @@ impl Segmenter {
                     // rounding in RTMP timestamps never makes jittery durations.
                     let mut ats = Vec::with_capacity(cur.audio.len());
                     for p in &cur.audio {
-                        let actual = ((p.dts_ms - self.base_ms.unwrap_or(p.dts_ms) + HEADROOM_MS).max(0) * rate / 1000) as u64;
+                        let actual = ((p.dts_ms - self.base_ms.unwrap_or(p.dts_ms) + HEADROOM_MS)
+                            .max(0)
+                            * rate
+                            / 1000) as u64;
                         let at = match self.audio_next {
                             Some(n) if (n as i64 - actual as i64).abs() < 2048 => n,
                             _ => actual,
@@ -306,7 +335,9 @@ impl Segmenter {
                         .iter()
                         .enumerate()
                         .map(|(i, p)| Sample {
-                            duration: ats.get(i + 1).map_or(1024, |n| n.saturating_sub(ats[i]).clamp(1, 1 << 20) as u32),
+                            duration: ats.get(i + 1).map_or(1024, |n| {
+                                n.saturating_sub(ats[i]).clamp(1, 1 << 20) as u32
+                            }),
                             cts_offset: 0,
                             keyframe: true,
                             data: p.frame.data.clone(),
@@ -324,7 +355,11 @@ impl Segmenter {
         }
         let runs: Vec<TrackRun<'_>> = runs_samples
             .iter()
-            .map(|(id, base, s)| TrackRun { track_id: *id, base_decode_time: *base, samples: s })
+            .map(|(id, base, s)| TrackRun {
+                track_id: *id,
+                base_decode_time: *base,
+                samples: s,
+            })
             .collect();
         let seq = self.next_seq;
         self.next_seq += 1;
@@ -342,7 +377,11 @@ impl Segmenter {
             video_frames,
         });
         while self.segments.len() > self.keep {
-            if self.segments.pop_front().is_some_and(|s| s.entry.discontinuity) {
+            if self
+                .segments
+                .pop_front()
+                .is_some_and(|s| s.entry.discontinuity)
+            {
                 self.dropped_disc += 1;
             }
         }
@@ -355,11 +394,16 @@ impl Segmenter {
     }
 
     fn drop_unused_inits(&mut self) {
-        let used: Vec<String> = self.segments.iter().map(|s| s.entry.map_uri.clone()).collect();
+        let used: Vec<String> = self
+            .segments
+            .iter()
+            .map(|s| s.entry.map_uri.clone())
+            .collect();
         let current = self.init.as_ref().map(|i| i.0);
         let sid = self.stream_id;
-        self.inits
-            .retain(|id, _| Some(*id) == current || used.iter().any(|u| *u == format!("s{sid}-init-{id}.mp4")));
+        self.inits.retain(|id, _| {
+            Some(*id) == current || used.iter().any(|u| *u == format!("s{sid}-init-{id}.mp4"))
+        });
     }
 
     fn discontinuity(&mut self) -> bool {
@@ -390,10 +434,20 @@ impl Segmenter {
     /// The live media playlist.
     pub fn playlist(&self) -> MediaPlaylist {
         let start = self.segments.len().saturating_sub(self.window);
-        let listed: Vec<SegmentEntry> = self.segments.iter().skip(start).map(|s| s.entry.clone()).collect();
+        let listed: Vec<SegmentEntry> = self
+            .segments
+            .iter()
+            .skip(start)
+            .map(|s| s.entry.clone())
+            .collect();
         // Each discontinuity that has left the window counts (RFC 8216bis 6.2.1),
         // on top of the base a resumed stream starts from.
-        let before = self.segments.iter().take(start).filter(|s| s.entry.discontinuity).count() as u64;
+        let before = self
+            .segments
+            .iter()
+            .take(start)
+            .filter(|s| s.entry.discontinuity)
+            .count() as u64;
         MediaPlaylist {
             target_duration: self.target_ms as f64 / 1000.0,
             discontinuity_sequence: self.disc_base + self.dropped_disc + before,
@@ -427,7 +481,11 @@ impl Segmenter {
         let peak = rates.iter().copied().fold(0.0, f64::max);
         let total_bytes: usize = segs.iter().map(|s| s.data.len()).sum();
         let total_dur: f64 = segs.iter().map(|s| s.entry.duration).sum();
-        let avg = if total_dur > 0.0 { total_bytes as f64 * 8.0 / total_dur } else { peak };
+        let avg = if total_dur > 0.0 {
+            total_bytes as f64 * 8.0 / total_dur
+        } else {
+            peak
+        };
         let frames: u32 = segs.iter().map(|s| s.video_frames).sum();
         let mut codecs = Vec::new();
         if let Some(v) = &self.avc {
@@ -453,4 +511,3 @@ impl Segmenter {
         })
     }
 }
-

@@ -1,0 +1,75 @@
+//! Talking to the daemons' loopback admin listeners (shared by the CLI
+//! commands and, later, the TUI).
+
+use anyhow::Context;
+use stage_core::Config;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// The daemons and their admin listeners.
+pub fn daemons(cfg: &Config) -> Vec<(&'static str, SocketAddr)> {
+    vec![
+        ("ingestd", cfg.ingestd.admin_listen),
+        ("packagerd", cfg.packagerd.admin_listen),
+        ("chatd", cfg.chatd.admin_listen),
+        ("billingd", cfg.billingd.admin_listen),
+    ]
+}
+
+/// An admin API client carrying the token from the data dir.
+pub struct AdminClient {
+    http: reqwest::Client,
+    token: String,
+}
+
+/// Turns a wildcard listen address into one we can connect to.
+pub fn connectable(addr: SocketAddr) -> SocketAddr {
+    if addr.ip().is_unspecified() {
+        SocketAddr::from(([127, 0, 0, 1], addr.port()))
+    } else {
+        addr
+    }
+}
+
+impl AdminClient {
+    /// Reads the admin token from the data dir.
+    pub fn new(cfg: &Config) -> anyhow::Result<AdminClient> {
+        let token = stage_core::admin::load_or_create_token(&cfg.data_dir)
+            .with_context(|| format!("reading the admin token in {}", cfg.data_dir.display()))?;
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(3))
+            .no_proxy()
+            .build()?;
+        Ok(AdminClient { http, token })
+    }
+
+    /// GET a JSON document from an admin listener.
+    pub async fn get(&self, addr: SocketAddr, path: &str) -> anyhow::Result<serde_json::Value> {
+        let url = format!("http://{}{path}", connectable(addr));
+        let res = self.http.get(&url).bearer_auth(&self.token).send().await?;
+        let status = res.status();
+        let body: serde_json::Value = res.json().await.unwrap_or(serde_json::Value::Null);
+        if !status.is_success() {
+            anyhow::bail!("{url}: HTTP {status}");
+        }
+        Ok(body)
+    }
+
+    /// POST to an admin listener; returns status and JSON body.
+    pub async fn post(
+        &self,
+        addr: SocketAddr,
+        path: &str,
+    ) -> anyhow::Result<(u16, serde_json::Value)> {
+        let url = format!("http://{}{path}", connectable(addr));
+        let res = self.http.post(&url).bearer_auth(&self.token).send().await?;
+        let status = res.status().as_u16();
+        Ok((status, res.json().await.unwrap_or(serde_json::Value::Null)))
+    }
+
+    /// Whether a daemon answers /healthz.
+    pub async fn healthy(&self, addr: SocketAddr) -> bool {
+        let url = format!("http://{}/healthz", connectable(addr));
+        matches!(self.http.get(&url).timeout(Duration::from_secs(1)).send().await, Ok(r) if r.status().is_success())
+    }
+}

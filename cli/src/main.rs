@@ -1,0 +1,70 @@
+//! stagectl: the operator's CLI.
+
+mod channel;
+mod client;
+mod output;
+mod status;
+mod up;
+
+use clap::{Parser, Subcommand};
+use stage_core::args::CommonArgs;
+
+/// Run and operate StreamStage.
+#[derive(Parser)]
+#[command(name = "stagectl", version, about)]
+struct Cli {
+    #[command(flatten)]
+    common: CommonArgs,
+    /// Print JSON instead of tables.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run all daemons locally (SQLite + local storage), creating a demo channel on first run.
+    Up(up::UpArgs),
+    /// Create, list, show, change and delete channels.
+    #[command(subcommand)]
+    Channel(channel::ChannelCmd),
+    /// Stream keys.
+    #[command(subcommand)]
+    Key(channel::KeyCmd),
+    /// Daemon health and live streams.
+    Status,
+}
+
+/// Exit codes: 0 ok, 1 failure, 2 bad usage or config, 3 not found, 4 conflict.
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let cfg = match cli.common.load() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("stagectl: {e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    let out = output::Output { json: cli.json };
+    let res = match cli.cmd {
+        Cmd::Up(args) => up::run(cfg, cli.common.config.clone(), args).await,
+        Cmd::Channel(c) => channel::run_channel(&cfg, &out, c).await,
+        Cmd::Key(c) => channel::run_key(&cfg, &out, c).await,
+        Cmd::Status => status::run(&cfg, &out).await,
+    };
+    match res {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("stagectl: {e:#}");
+            let code = match e.downcast_ref::<stage_core::db::DbError>() {
+                Some(stage_core::db::DbError::NotFound(_)) => 3,
+                Some(stage_core::db::DbError::Conflict(_)) => 4,
+                Some(stage_core::db::DbError::Invalid { .. }) => 2,
+                _ => 1,
+            };
+            std::process::ExitCode::from(code)
+        }
+    }
+}

@@ -1,0 +1,73 @@
+//! `stagectl status`: which daemons answer, and what is live.
+
+use crate::client::{AdminClient, daemons};
+use crate::output::{Output, table};
+use stage_core::Config;
+use std::process::ExitCode;
+
+pub async fn run(cfg: &Config, out: &Output) -> anyhow::Result<ExitCode> {
+    let client = AdminClient::new(cfg)?;
+    let mut rows = Vec::new();
+    let mut json = serde_json::Map::new();
+    let mut all_up = true;
+    for (name, addr) in daemons(cfg) {
+        let status = client.get(addr, "/status").await;
+        let up = status.is_ok();
+        all_up &= up;
+        rows.push(vec![
+            name.to_string(),
+            if up { "up".into() } else { "down".into() },
+            addr.to_string(),
+        ]);
+        json.insert(
+            name.into(),
+            serde_json::json!({"up": up, "admin": addr.to_string(), "status": status.ok()}),
+        );
+    }
+    let ingest = json
+        .get("ingestd")
+        .and_then(|d| d["status"]["streams"].as_array().cloned())
+        .unwrap_or_default();
+    out.emit(&json, || {
+        let mut s = table(&["DAEMON", "STATE", "ADMIN"], rows);
+        if ingest.is_empty() {
+            s.push_str("\nNo live streams.\n");
+        } else {
+            let live: Vec<Vec<String>> = ingest
+                .iter()
+                .map(|l| {
+                    vec![
+                        l["channel"].as_str().unwrap_or("").to_string(),
+                        l["stream_id"].to_string(),
+                        l["state"].as_str().unwrap_or("").to_string(),
+                        l["uptime_s"].to_string(),
+                        l["publisher"].as_str().unwrap_or("-").to_string(),
+                        if l["packager_connected"].as_bool() == Some(true) {
+                            "yes".into()
+                        } else {
+                            "no".into()
+                        },
+                    ]
+                })
+                .collect();
+            s.push('\n');
+            s.push_str(&table(
+                &[
+                    "CHANNEL",
+                    "STREAM",
+                    "STATE",
+                    "UPTIME S",
+                    "PUBLISHER",
+                    "PACKAGER",
+                ],
+                live,
+            ));
+        }
+        s
+    });
+    Ok(if all_up {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
