@@ -1,0 +1,93 @@
+//! Headless Chromium at a watch page, driven by `browser/play.mjs`
+//! (playwright-core) over stdin/stdout JSON lines.
+
+use anyhow::{Context, bail};
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
+use tokio::process::{Child, ChildStdin, ChildStdout, Command};
+
+/// A browser showing one page.
+pub struct Browser {
+    child: Child,
+    stdin: ChildStdin,
+    lines: Lines<BufReader<ChildStdout>>,
+}
+
+fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+impl Browser {
+    /// Opens `url` in a fresh headless Chromium profile.
+    pub async fn open(url: &str) -> anyhow::Result<Browser> {
+        let root = workspace_root();
+        if !root.join("node_modules/playwright-core").exists() {
+            bail!(
+                "playwright-core missing: run `npm ci` in {}",
+                root.display()
+            );
+        }
+        let mut child = Command::new("node")
+            .arg(root.join("tests/e2e/browser/play.mjs"))
+            .arg(url)
+            .current_dir(&root)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .context("starting node (scripts/setup.sh installs it)")?;
+        let stdin = child.stdin.take().context("stdin")?;
+        let stdout = child.stdout.take().context("stdout")?;
+        let mut b = Browser {
+            child,
+            stdin,
+            lines: BufReader::new(stdout).lines(),
+        };
+        let first = b.next(Duration::from_secs(60)).await?;
+        if first["event"] != "loaded" {
+            bail!("browser did not load the page: {first}");
+        }
+        Ok(b)
+    }
+
+    async fn next(&mut self, limit: Duration) -> anyhow::Result<serde_json::Value> {
+        let line = tokio::time::timeout(limit, self.lines.next_line())
+            .await
+            .context("browser driver timed out")??
+            .context("browser driver exited")?;
+        Ok(serde_json::from_str(&line)?)
+    }
+
+    async fn command(&mut self, cmd: &str, limit: Duration) -> anyhow::Result<serde_json::Value> {
+        self.stdin.write_all(format!("{cmd}\n").as_bytes()).await?;
+        self.stdin.flush().await?;
+        self.next(limit).await
+    }
+
+    /// Waits until the video's currentTime has advanced `secs`; returns the report.
+    pub async fn wait_playing(
+        &mut self,
+        secs: f64,
+        timeout_s: u64,
+    ) -> anyhow::Result<serde_json::Value> {
+        self.command(
+            &format!("wait-time {secs} {timeout_s}"),
+            Duration::from_secs(timeout_s + 30),
+        )
+        .await
+    }
+
+    /// The page's player state.
+    pub async fn state(&mut self) -> anyhow::Result<serde_json::Value> {
+        self.command("state", Duration::from_secs(30)).await
+    }
+
+    /// Closes the browser.
+    pub async fn close(mut self) {
+        let _ = self.stdin.write_all(b"quit\n").await;
+        let _ = tokio::time::timeout(Duration::from_secs(10), self.child.wait()).await;
+    }
+}
