@@ -5,6 +5,7 @@
 //! chunk, oversized message, malformed FLV tag) closes this connection only.
 
 use crate::Shared;
+use crate::chunk_guard::ChunkGuard;
 use crate::hub::{Departure, Grant};
 use crate::timeline::{Kind, Timeline};
 use bytes::Bytes;
@@ -67,6 +68,7 @@ struct Conn {
     shared: Arc<Shared>,
     session: ServerSession,
     sock: TcpStream,
+    guard: ChunkGuard,
     publishing: Option<Publishing>,
 }
 
@@ -99,12 +101,14 @@ pub async fn handle(
             return;
         }
     };
+    let guard = ChunkGuard::new(shared.cfg.ingestd.max_message_size.0);
     let mut conn = Conn {
         id,
         peer,
         shared,
         session,
         sock,
+        guard,
         publishing: None,
     };
     let result = conn.run(initial, leftover, stop).await;
@@ -177,6 +181,7 @@ impl Conn {
     }
 
     async fn input(&mut self, bytes: &[u8]) -> Result<(), Close> {
+        self.guard.check(bytes).map_err(Close::Protocol)?;
         let results = self
             .session
             .handle_input(bytes)
@@ -209,14 +214,6 @@ impl Conn {
     async fn event(&mut self, ev: ServerSessionEvent) -> Result<Vec<ServerSessionResult>, Close> {
         let max_message = self.shared.cfg.ingestd.max_message_size.0;
         match ev {
-            ServerSessionEvent::ClientChunkSizeChanged { new_chunk_size } => {
-                if new_chunk_size as u64 > max_message {
-                    return Err(Close::Protocol(format!(
-                        "chunk size {new_chunk_size} over the limit ({max_message} bytes, ingestd.max_message_size)"
-                    )));
-                }
-                Ok(vec![])
-            }
             ServerSessionEvent::ConnectionRequested {
                 request_id,
                 app_name,
