@@ -15,15 +15,16 @@ const url = process.argv[2];
 const profile = mkdtempSync(join(tmpdir(), 'stage-chromium-'));
 const out = (o) => process.stdout.write(JSON.stringify(o) + '\n');
 
-const browser = await chromium.launch({
+// A fresh profile directory each run (playwright passes it as --user-data-dir).
+const browser = await chromium.launchPersistentContext(profile, {
   executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+  headless: true,
   args: [
     '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
     '--disable-background-networking', '--disable-component-update', '--disable-sync',
-    `--user-data-dir=${profile}`,
   ],
 });
-const page = await browser.newPage();
+const page = browser.pages()[0] || await browser.newPage();
 const consoleLines = [];
 page.on('console', (m) => consoleLines.push(m.type() + ': ' + m.text()));
 page.on('pageerror', (e) => consoleLines.push('pageerror: ' + e.message));
