@@ -71,7 +71,7 @@ impl ByteSize {
             "gib" => 1024 * 1024 * 1024,
             _ => return None,
         };
-        (n >= 0.0).then(|| ByteSize((n * mult as f64) as u64))
+        (n >= 0.0).then_some(ByteSize((n * mult as f64) as u64))
     }
 }
 

@@ -25,3 +25,51 @@ pub enum MediaError {
     #[error("malformed {0}")]
     Malformed(String),
 }
+
+/// Feeds arbitrary bytes to every parser here; the fuzz target and the corpus
+/// replay test both call it. The first byte picks the parser.
+#[doc(hidden)]
+pub fn fuzz_parse(data: &[u8]) {
+    let Some((&sel, rest)) = data.split_first() else { return };
+    let body = bytes::Bytes::copy_from_slice(rest);
+    match sel % 6 {
+        0 => {
+            if let Ok(flv::VideoTag::SequenceHeader(rec)) = flv::parse_video(&body) {
+                let _ = avc::AvcConfig::parse(rec);
+            } else if let Ok(flv::VideoTag::Frame { data, .. }) = flv::parse_video(&body) {
+                let _ = flv::split_nalus(&data, 4);
+            }
+        }
+        1 => {
+            if let Ok(flv::AudioTag::SequenceHeader(asc)) = flv::parse_audio(&body) {
+                let _ = aac::AacConfig::parse(asc);
+            }
+        }
+        2 => {
+            if let Ok(cfg) = avc::AvcConfig::parse(body) {
+                let _ = cfg.codec_string();
+                let _ = fmp4::init_segment(&[fmp4::Track {
+                    id: 1,
+                    timescale: 90_000,
+                    config: fmp4::TrackConfig::Video(cfg),
+                }]);
+            }
+        }
+        3 => {
+            if let Ok(cfg) = aac::AacConfig::parse(body) {
+                let _ = fmp4::init_segment(&[fmp4::Track {
+                    id: 1,
+                    timescale: cfg.sample_rate,
+                    config: fmp4::TrackConfig::Audio(cfg),
+                }]);
+            }
+        }
+        4 => {
+            let mut buf = bytes::BytesMut::from(rest);
+            while let Ok(Some(_)) = link::decode(&mut buf) {}
+        }
+        _ => {
+            let _ = flv::split_nalus(rest, 1 + (rest.len() % 4));
+        }
+    }
+}
