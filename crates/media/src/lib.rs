@@ -14,6 +14,8 @@ pub mod flv;
 pub mod fmp4;
 pub mod hls;
 pub mod link;
+#[doc(hidden)]
+pub mod testdata;
 
 /// Errors from parsing media bytes.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -30,7 +32,9 @@ pub enum MediaError {
 /// replay test both call it. The first byte picks the parser.
 #[doc(hidden)]
 pub fn fuzz_parse(data: &[u8]) {
-    let Some((&sel, rest)) = data.split_first() else { return };
+    let Some((&sel, rest)) = data.split_first() else {
+        return;
+    };
     let body = bytes::Bytes::copy_from_slice(rest);
     match sel % 6 {
         0 => {

@@ -4,7 +4,9 @@
 use std::path::Path;
 
 fn replay(dir: &Path) -> usize {
-    let Ok(rd) = std::fs::read_dir(dir) else { return 0 };
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return 0;
+    };
     let mut n = 0;
     for e in rd.flatten() {
         let data = std::fs::read(e.path()).unwrap();

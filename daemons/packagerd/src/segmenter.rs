@@ -511,3 +511,165 @@ impl Segmenter {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+    use stage_media::link::Frame;
+    use stage_media::testdata::{ASC_48K_STEREO, AVCC_720P};
+
+    fn v(dts: i64, key: bool) -> LinkMessage {
+        LinkMessage::Video(Frame {
+            dts_ms: dts,
+            cts_ms: 0,
+            keyframe: key,
+            wallclock_ms: 1_000_000 + dts,
+            data: Bytes::from_static(&[0, 0, 0, 1, 0x65]),
+        })
+    }
+    fn a(dts: i64) -> LinkMessage {
+        LinkMessage::Audio(Frame {
+            dts_ms: dts,
+            cts_ms: 0,
+            keyframe: true,
+            wallclock_ms: 1_000_000 + dts,
+            data: Bytes::from_static(&[0x21, 0x10]),
+        })
+    }
+    fn configured() -> Segmenter {
+        let mut s = Segmenter::new(7, 2000, 6, 0);
+        s.push(LinkMessage::VideoConfig(Bytes::from_static(AVCC_720P)))
+            .unwrap();
+        s.push(LinkMessage::AudioConfig(Bytes::from_static(ASC_48K_STEREO)))
+            .unwrap();
+        s
+    }
+    /// 30 fps video (keyframe every `gop` frames) and 48 kHz AAC on one
+    /// absolute grid, for the frames whose time falls in [from_ms, from_ms + ms).
+    fn feed(s: &mut Segmenter, from_ms: i64, ms: i64, gop: i64) {
+        let end = from_ms + ms;
+        let mut vi = (from_ms * 30 + 999) / 1000;
+        let mut ai = (from_ms * 48000 + 1023_999) / 1_024_000;
+        loop {
+            let vt = vi * 1000 / 30;
+            let at = ai * 1024 * 1000 / 48000;
+            if vt >= end && at >= end {
+                break;
+            }
+            if vt <= at && vt < end {
+                s.push(v(vt, vi % gop == 0)).unwrap();
+                vi += 1;
+            } else {
+                s.push(a(at)).unwrap();
+                ai += 1;
+            }
+        }
+    }
+
+    #[test]
+    fn cuts_at_keyframes_after_the_target() {
+        let mut s = configured();
+        feed(&mut s, 0, 9000, 60);
+        let p = s.playlist();
+        assert_eq!(p.segments.len(), 4, "{}", p.render());
+        for seg in &p.segments {
+            assert!((seg.duration - 2.0).abs() < 0.01, "{}", seg.duration);
+        }
+        assert_eq!(p.segments[0].map_uri, "s7-init-0.mp4");
+        assert!(s.inits().contains_key(&0));
+    }
+
+    #[test]
+    fn a_long_gop_makes_a_longer_segment_and_raises_target_duration() {
+        let mut s = configured();
+        feed(&mut s, 0, 13000, 150); // keyframes every 5 s
+        let p = s.playlist();
+        assert!(
+            p.segments.iter().all(|x| (x.duration - 5.0).abs() < 0.01),
+            "{}",
+            p.render()
+        );
+        assert!(p.render().contains("#EXT-X-TARGETDURATION:5\n"));
+    }
+
+    #[test]
+    fn replayed_frames_after_a_link_resume_are_dropped() {
+        let mut s = configured();
+        feed(&mut s, 0, 4100, 60);
+        let before = s.playlist().segments.len();
+        // ingestd replays the current GOP: same timestamps again.
+        feed(&mut s, 4000, 100, 60);
+        feed(&mut s, 4100, 2000, 60);
+        s.push(v(6000, true)).unwrap();
+        let p = s.playlist();
+        assert_eq!(p.segments.len(), before + 1, "{}", p.render());
+        assert!(
+            p.segments.iter().all(|x| (x.duration - 2.0).abs() < 0.05),
+            "{}",
+            p.render()
+        );
+    }
+
+    #[test]
+    fn discontinuity_closes_the_segment_and_flags_the_next() {
+        let mut s = configured();
+        feed(&mut s, 0, 3000, 60);
+        s.push(LinkMessage::Discontinuity).unwrap();
+        s.push(LinkMessage::VideoConfig(Bytes::from_static(
+            stage_media::testdata::AVCC_1080P,
+        )))
+        .unwrap();
+        feed(&mut s, 3100, 4100, 60);
+        let p = s.playlist();
+        let text = p.render();
+        assert_eq!(text.matches("#EXT-X-DISCONTINUITY\n").count(), 1, "{text}");
+        // New SPS after the reconnect: a new init segment.
+        assert_eq!(text.matches("#EXT-X-MAP").count(), 2, "{text}");
+        let disc = p.segments.iter().position(|x| x.discontinuity).unwrap();
+        assert!((p.segments[disc - 1].duration - 1.0).abs() < 0.05, "{text}");
+    }
+
+    #[test]
+    fn discontinuity_sequence_counts_discontinuities_that_left_the_window() {
+        let mut s = Segmenter::new(1, 2000, 3, 0);
+        s.push(LinkMessage::VideoConfig(Bytes::from_static(AVCC_720P)))
+            .unwrap();
+        feed(&mut s, 0, 4100, 60);
+        s.push(LinkMessage::Discontinuity).unwrap();
+        feed(&mut s, 5000, 12100, 60);
+        let p = s.playlist();
+        assert_eq!(p.segments.len(), 3);
+        assert!(p.segments.iter().all(|x| !x.discontinuity));
+        assert_eq!(p.discontinuity_sequence, 1, "{}", p.render());
+    }
+
+    #[test]
+    fn end_closes_the_last_segment_and_the_playlist() {
+        let mut s = configured();
+        feed(&mut s, 0, 3000, 60);
+        s.finish();
+        let p = s.playlist();
+        assert!(p.ended);
+        assert_eq!(p.segments.len(), 2);
+        assert!(
+            (p.segments[1].duration - 1.0).abs() < 0.05,
+            "{}",
+            p.render()
+        );
+    }
+
+    #[test]
+    fn variant_reports_codecs_resolution_and_measured_rates() {
+        let mut s = configured();
+        feed(&mut s, 0, 6100, 60);
+        let v = s.variant("source/index.m3u8").unwrap();
+        assert_eq!(
+            v.codecs,
+            vec!["avc1.64001f".to_string(), "mp4a.40.2".to_string()]
+        );
+        assert_eq!(v.resolution, Some((1280, 720)));
+        assert_eq!(v.frame_rate, Some(30.0));
+        assert!(v.bandwidth >= v.average_bandwidth.unwrap());
+    }
+}
