@@ -550,7 +550,7 @@ mod tests {
     fn feed(s: &mut Segmenter, from_ms: i64, ms: i64, gop: i64) {
         let end = from_ms + ms;
         let mut vi = (from_ms * 30 + 999) / 1000;
-        let mut ai = (from_ms * 48000 + 1023_999) / 1_024_000;
+        let mut ai = (from_ms * 48000 + 1_023_999) / 1_024_000;
         loop {
             let vt = vi * 1000 / 30;
             let at = ai * 1024 * 1000 / 48000;
