@@ -86,7 +86,7 @@ impl Segmenter {
             stream_id,
             target_ms,
             window,
-            keep: window + 6,
+            keep: window + 2,
             avc: None,
             aac: None,
             init: None,
@@ -456,7 +456,7 @@ impl Segmenter {
         }
     }
 
-    /// Every segment still held (the playlist window plus a few older ones
+    /// Every segment still held (the playlist window plus two older ones
     /// for clients slightly behind).
     pub fn held(&self) -> impl Iterator<Item = &Segment> {
         self.segments.iter()

@@ -166,11 +166,17 @@ admin_listen = "127.0.0.1:{ba}"
                 .build()
                 .expect("client"),
         };
-        let out = std::fs::File::create(stack.dir.path().join("up.out")).expect("up.out");
-        let err = std::fs::File::create(stack.dir.path().join("up.err")).expect("up.err");
+        stack.spawn_up().await;
+        Some(stack)
+    }
+
+    /// Starts `stagectl up` (again) on this stack's config and waits for its banner.
+    pub async fn spawn_up(&mut self) {
+        let out = std::fs::File::create(self.dir.path().join("up.out")).expect("up.out");
+        let err = std::fs::File::create(self.dir.path().join("up.err")).expect("up.err");
         let child = Command::new(bin_dir().join("stagectl"))
             .arg("--config")
-            .arg(&stack.config)
+            .arg(&self.config)
             .arg("up")
             .env_remove("STAGE_DATA_DIR")
             .env_remove("STAGE_CONFIG")
@@ -179,15 +185,32 @@ admin_listen = "127.0.0.1:{ba}"
             .stderr(err)
             .spawn()
             .expect("spawn stagectl up");
-        stack.up = Some(child);
-        let s = &stack;
+        self.up = Some(child);
+        let s = &*self;
         s.wait_until(
             "stagectl up prints its banner",
             Duration::from_secs(30),
             || async { s.up_stdout().contains("Watch") },
         )
         .await;
-        Some(stack)
+    }
+
+    /// Sends SIGTERM to `stagectl up` and waits (up to 20 s) for it to exit.
+    pub fn shutdown(&mut self) -> Option<std::process::ExitStatus> {
+        let mut c = self.up.take()?;
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(c.id() as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        );
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Ok(Some(st)) = c.try_wait() {
+                return Some(st);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = c.kill();
+        c.wait().ok()
     }
 
     /// What `stagectl up` printed.

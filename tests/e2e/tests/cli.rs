@@ -87,6 +87,34 @@ async fn channel_commands_tables_json_and_exit_codes() {
     assert!(stack.up_stdout().contains("live_"), "{}", stack.up_stdout());
 }
 
+#[tokio::test]
+async fn up_stops_every_daemon_on_sigterm_and_shows_the_key_only_on_first_run() {
+    let mut stack = Stack::start(Backend::Sqlite).await.unwrap();
+    let first = stack.up_stdout();
+    assert!(first.contains("Stream Key       live_"), "{first}");
+    assert!(
+        first.contains("/watch/demo") && first.contains("/live"),
+        "{first}"
+    );
+    let daemons = ["ingestd", "packagerd", "chatd", "billingd"];
+    for d in daemons {
+        assert_eq!(stack.daemon_pids(d).len(), 1, "{d} not running");
+    }
+    let status = stack.shutdown().expect("stagectl up exit status");
+    assert!(status.success(), "stagectl up exited with {status}");
+    for d in daemons {
+        assert!(
+            stack.daemon_pids(d).is_empty(),
+            "{d} still running after stagectl up stopped"
+        );
+    }
+    // Second run on the same data dir: no key, a hint instead.
+    stack.spawn_up().await;
+    let second = stack.up_stdout();
+    assert!(!second.contains("live_"), "{second}");
+    assert!(second.contains("stagectl key rotate demo"), "{second}");
+}
+
 #[test]
 fn bad_config_names_file_and_key() {
     let dir = tempfile::tempdir().unwrap();
