@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod args;
 pub mod config;
+pub mod daemon;
 pub mod db;
 pub mod http;
 pub mod keys;

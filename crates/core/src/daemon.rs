@@ -1,0 +1,57 @@
+//! The `main` every daemon shares: arguments, config, telemetry, runtime,
+//! run until SIGTERM/Ctrl-C, and exit codes (0 ok, 1 failure, 2 bad config).
+
+use crate::Config;
+use crate::args::CommonArgs;
+use clap::{CommandFactory, FromArgMatches, Parser};
+use std::future::Future;
+use std::pin::Pin;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+struct DaemonArgs {
+    #[command(flatten)]
+    common: CommonArgs,
+}
+
+/// The future a daemon runs: its config and a shutdown signal in, done out.
+pub type Run = Pin<Box<dyn Future<Output = anyhow::Result<()>> + Send>>;
+/// A boxed shutdown signal.
+pub type Shutdown = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// Runs daemon `name` (described by `about`) with `run`.
+pub fn main(name: &'static str, about: &'static str, run: fn(Config, Shutdown) -> Run) -> ExitCode {
+    let cmd = DaemonArgs::command()
+        .name(name)
+        .about(about)
+        .version(env!("CARGO_PKG_VERSION"));
+    let args = match DaemonArgs::from_arg_matches(&cmd.get_matches()) {
+        Ok(a) => a,
+        Err(e) => e.exit(),
+    };
+    let cfg = match args.common.load() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{name}: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    crate::telemetry::init(&cfg.log);
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("{name}: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(run(cfg, Box::pin(crate::telemetry::shutdown_signal()))) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(cause = %format!("{e:#}"), "{name} stopped");
+            ExitCode::FAILURE
+        }
+    }
+}
