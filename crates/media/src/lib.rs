@@ -6,6 +6,7 @@
 //! - [`fmp4`]: CMAF/fMP4 init and media segments.
 //! - [`hls`]: HLS media and multivariant playlists.
 //! - [`link`]: the framing of the internal media link (ingestd → packagerd).
+//! - [`rtmp_guard`]: bounds on what an RTMP peer can make us buffer.
 
 pub mod aac;
 pub mod avc;
@@ -14,6 +15,7 @@ pub mod flv;
 pub mod fmp4;
 pub mod hls;
 pub mod link;
+pub mod rtmp_guard;
 #[doc(hidden)]
 pub mod testdata;
 
@@ -36,7 +38,7 @@ pub fn fuzz_parse(data: &[u8]) {
         return;
     };
     let body = bytes::Bytes::copy_from_slice(rest);
-    match sel % 6 {
+    match sel % 7 {
         0 => {
             if let Ok(flv::VideoTag::SequenceHeader(rec)) = flv::parse_video(&body) {
                 let _ = avc::AvcConfig::parse(rec);
@@ -72,8 +74,16 @@ pub fn fuzz_parse(data: &[u8]) {
             let mut buf = bytes::BytesMut::from(rest);
             while let Ok(Some(_)) = link::decode(&mut buf) {}
         }
-        _ => {
+        5 => {
             let _ = flv::split_nalus(rest, 1 + (rest.len() % 4));
+        }
+        _ => {
+            let mut g = rtmp_guard::ChunkGuard::new(1 << 20);
+            for piece in rest.chunks(1 + rest.len() % 97) {
+                if g.check(piece).is_err() {
+                    break;
+                }
+            }
         }
     }
 }

@@ -5,7 +5,6 @@
 //! chunk, oversized message, malformed FLV tag) closes this connection only.
 
 use crate::Shared;
-use crate::chunk_guard::ChunkGuard;
 use crate::hub::{Departure, Grant};
 use crate::timeline::{Kind, Timeline};
 use bytes::Bytes;
@@ -17,6 +16,7 @@ use stage_media::aac::AacConfig;
 use stage_media::avc::AvcConfig;
 use stage_media::flv::{self, AudioTag, VideoTag};
 use stage_media::link::{Frame, LinkMessage};
+use stage_media::rtmp_guard::ChunkGuard;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -174,9 +174,7 @@ impl Conn {
             if let Some(p) = &self.publishing {
                 p.grant.stats.bytes.fetch_add(n as u64, Ordering::Relaxed);
             }
-            // Copy out of the read buffer: rml_rtmp keeps references to input.
-            let chunk = buf[..n].to_vec();
-            self.input(&chunk).await?;
+            self.input(&buf[..n]).await?;
         }
     }
 

@@ -9,7 +9,6 @@
 //! - `timeline`: RTMP timestamps → one continuous stream timeline.
 //! - `http`: admin listener (/status, /metrics, kick).
 
-pub mod chunk_guard;
 pub mod connection;
 pub mod forwarder;
 pub mod http;

@@ -1,118 +1,126 @@
 //! stagectl's channel/key/status commands, config errors, and the systemd units.
 
-use stage_e2e::{Backend, Stack, bin_dir};
+use stage_e2e::{Stack, backends, bin_dir};
 use std::process::Command;
 
 #[tokio::test]
 async fn channel_commands_tables_json_and_exit_codes() {
-    let stack = Stack::start(Backend::Sqlite).await.unwrap();
-    let created = stack.stagectl_json(&["channel", "create", "cooking", "--members-only"]);
-    assert_eq!(created["name"], "cooking");
-    assert_eq!(
-        created["rtmp_url"],
-        format!("rtmp://127.0.0.1:{}/live", stack.ports.rtmp)
-    );
-    assert_eq!(
-        created["player_url"],
-        format!("http://127.0.0.1:{}/watch/cooking", stack.ports.http)
-    );
-    assert_eq!(created["members_only"], true);
-    let key = created["stream_key"].as_str().unwrap();
-    assert!(key.starts_with("live_") && key.len() >= 5 + 22, "{key}");
+    for backend in backends() {
+        let Some(stack) = Stack::start(backend).await else {
+            continue;
+        };
+        let created = stack.stagectl_json(&["channel", "create", "cooking", "--members-only"]);
+        assert_eq!(created["name"], "cooking");
+        assert_eq!(
+            created["rtmp_url"],
+            format!("rtmp://127.0.0.1:{}/live", stack.ports.rtmp)
+        );
+        assert_eq!(
+            created["player_url"],
+            format!("http://127.0.0.1:{}/watch/cooking", stack.ports.http)
+        );
+        assert_eq!(created["members_only"], true);
+        let key = created["stream_key"].as_str().unwrap();
+        assert!(key.starts_with("live_") && key.len() >= 5 + 22, "{key}");
 
-    let (code, _, err) = stack.stagectl(&["channel", "create", "cooking"]);
-    assert_eq!(code, 4, "duplicate: {err}");
-    assert!(err.contains("already exists"), "{err}");
-    let (code, _, err) = stack.stagectl(&["channel", "create", "Bad Name!"]);
-    assert_eq!(code, 2, "bad name: {err}");
-    let (code, _, err) = stack.stagectl(&["channel", "show", "nosuch"]);
-    assert_eq!(code, 3, "unknown: {err}");
+        let (code, _, err) = stack.stagectl(&["channel", "create", "cooking"]);
+        assert_eq!(code, 4, "duplicate: {err}");
+        assert!(err.contains("already exists"), "{err}");
+        let (code, _, err) = stack.stagectl(&["channel", "create", "Bad Name!"]);
+        assert_eq!(code, 2, "bad name: {err}");
+        let (code, _, err) = stack.stagectl(&["channel", "show", "nosuch"]);
+        assert_eq!(code, 3, "unknown: {err}");
 
-    let (code, out, _) = stack.stagectl(&["channel", "list"]);
-    assert_eq!(code, 0);
-    assert!(
-        out.contains("NAME") && out.contains("cooking") && out.contains("demo"),
-        "{out}"
-    );
-    assert!(!out.contains(key), "a key was shown after creation");
-    let list = stack.stagectl_json(&["channel", "list"]);
-    assert_eq!(list.as_array().unwrap().len(), 2, "{list}");
+        let (code, out, _) = stack.stagectl(&["channel", "list"]);
+        assert_eq!(code, 0);
+        assert!(
+            out.contains("NAME") && out.contains("cooking") && out.contains("demo"),
+            "{out}"
+        );
+        assert!(!out.contains(key), "a key was shown after creation");
+        let list = stack.stagectl_json(&["channel", "list"]);
+        assert_eq!(list.as_array().unwrap().len(), 2, "{list}");
 
-    let (code, _, err) = stack.stagectl(&[
-        "channel",
-        "set",
-        "cooking",
-        "--title",
-        "Pasta night",
-        "--members-only",
-        "false",
-    ]);
-    assert_eq!(code, 0, "{err}");
-    let show = stack.stagectl_json(&["channel", "show", "cooking"]);
-    assert_eq!(show["title"], "Pasta night");
-    assert_eq!(show["members_only"], false);
-    assert!(show.get("stream_key").is_none());
-    let (_, human, _) = stack.stagectl(&["channel", "show", "cooking"]);
-    assert!(
-        human.contains("Pasta night") && human.contains("offline"),
-        "{human}"
-    );
+        let (code, _, err) = stack.stagectl(&[
+            "channel",
+            "set",
+            "cooking",
+            "--title",
+            "Pasta night",
+            "--members-only",
+            "false",
+        ]);
+        assert_eq!(code, 0, "{err}");
+        let show = stack.stagectl_json(&["channel", "show", "cooking"]);
+        assert_eq!(show["title"], "Pasta night");
+        assert_eq!(show["members_only"], false);
+        assert!(show.get("stream_key").is_none());
+        let (_, human, _) = stack.stagectl(&["channel", "show", "cooking"]);
+        assert!(
+            human.contains("Pasta night") && human.contains("offline"),
+            "{human}"
+        );
 
-    // Public channel info reflects it.
-    let info = stack.get_json("/channels/cooking").await.unwrap();
-    assert_eq!(info["title"], "Pasta night");
-    assert_eq!(info["live"], false);
-    let live = stack.live("cooking").await;
-    assert_eq!(live["live"], false);
-    assert!(live["playlist_url"].is_null());
+        // Public channel info reflects it.
+        let info = stack.get_json("/channels/cooking").await.unwrap();
+        assert_eq!(info["title"], "Pasta night");
+        assert_eq!(info["live"], false);
+        let live = stack.live("cooking").await;
+        assert_eq!(live["live"], false);
+        assert!(live["playlist_url"].is_null());
 
-    let (code, _, _) = stack.stagectl(&["channel", "delete", "cooking"]);
-    assert_eq!(code, 0);
-    let (code, _, _) = stack.stagectl(&["channel", "show", "cooking"]);
-    assert_eq!(code, 3);
-    assert!(stack.get_json("/channels/cooking").await.is_none());
+        let (code, _, _) = stack.stagectl(&["channel", "delete", "cooking"]);
+        assert_eq!(code, 0);
+        let (code, _, _) = stack.stagectl(&["channel", "show", "cooking"]);
+        assert_eq!(code, 3);
+        assert!(stack.get_json("/channels/cooking").await.is_none());
 
-    // status: every daemon up.
-    let status = stack.stagectl_json(&["status"]);
-    for d in ["ingestd", "packagerd", "chatd", "billingd"] {
-        assert_eq!(status[d]["up"], true, "{d}: {status}");
+        // status: every daemon up.
+        let status = stack.stagectl_json(&["status"]);
+        for d in ["ingestd", "packagerd", "chatd", "billingd"] {
+            assert_eq!(status[d]["up"], true, "{d}: {status}");
+        }
+        let (code, human, _) = stack.stagectl(&["status"]);
+        assert_eq!(code, 0);
+        assert!(
+            human.contains("packagerd") && human.contains("up"),
+            "{human}"
+        );
+        // The demo channel's key was printed once by `stagectl up`.
+        assert!(stack.up_stdout().contains("live_"), "{}", stack.up_stdout());
     }
-    let (code, human, _) = stack.stagectl(&["status"]);
-    assert_eq!(code, 0);
-    assert!(
-        human.contains("packagerd") && human.contains("up"),
-        "{human}"
-    );
-    // The demo channel's key was printed once by `stagectl up`.
-    assert!(stack.up_stdout().contains("live_"), "{}", stack.up_stdout());
 }
 
 #[tokio::test]
 async fn up_stops_every_daemon_on_sigterm_and_shows_the_key_only_on_first_run() {
-    let mut stack = Stack::start(Backend::Sqlite).await.unwrap();
-    let first = stack.up_stdout();
-    assert!(first.contains("Stream Key       live_"), "{first}");
-    assert!(
-        first.contains("/watch/demo") && first.contains("/live"),
-        "{first}"
-    );
-    let daemons = ["ingestd", "packagerd", "chatd", "billingd"];
-    for d in daemons {
-        assert_eq!(stack.daemon_pids(d).len(), 1, "{d} not running");
-    }
-    let status = stack.shutdown().expect("stagectl up exit status");
-    assert!(status.success(), "stagectl up exited with {status}");
-    for d in daemons {
+    for backend in backends() {
+        let Some(mut stack) = Stack::start(backend).await else {
+            continue;
+        };
+        let first = stack.up_stdout();
+        assert!(first.contains("Stream Key       live_"), "{first}");
         assert!(
-            stack.daemon_pids(d).is_empty(),
-            "{d} still running after stagectl up stopped"
+            first.contains("/watch/demo") && first.contains("/live"),
+            "{first}"
         );
+        let daemons = ["ingestd", "packagerd", "chatd", "billingd"];
+        for d in daemons {
+            assert_eq!(stack.daemon_pids(d).len(), 1, "{d} not running");
+        }
+        let status = stack.shutdown().expect("stagectl up exit status");
+        assert!(status.success(), "stagectl up exited with {status}");
+        for d in daemons {
+            assert!(
+                stack.daemon_pids(d).is_empty(),
+                "{d} still running after stagectl up stopped"
+            );
+        }
+        // Second run on the same data dir: no key, a hint instead.
+        stack.spawn_up().await;
+        let second = stack.up_stdout();
+        assert!(!second.contains("live_"), "{second}");
+        assert!(second.contains("stagectl key rotate demo"), "{second}");
     }
-    // Second run on the same data dir: no key, a hint instead.
-    stack.spawn_up().await;
-    let second = stack.up_stdout();
-    assert!(!second.contains("live_"), "{second}");
-    assert!(second.contains("stagectl key rotate demo"), "{second}");
 }
 
 #[test]

@@ -159,139 +159,151 @@ async fn publish_720p30_is_probed_continuous_and_stops_cleanly() {
 
 #[tokio::test]
 async fn publish_1080p60_high_bframes_44k_mono() {
-    let stack = Stack::start(Backend::Sqlite).await.unwrap();
-    let key = stack.create_channel("hd");
-    let clip = Clip {
-        size: "1920x1080",
-        rate: 60,
-        gop: 120,
-        profile: "high",
-        preset: "superfast",
-        bframes: 2,
-        audio: Some((44100, 1)),
-        video: true,
-        seconds: None,
-    };
-    let ffmpeg = Publisher::start(&clip, &stack.rtmp_url(&key), stack.dir.path());
-    stack.wait_live("hd", Duration::from_secs(30)).await;
-    stack
-        .wait_until("3 segments", Duration::from_secs(40), || async {
-            let t = stack
-                .get_text("/hls/hd/source/index.m3u8")
-                .await
-                .unwrap_or_default();
-            parse_media_playlist(&t).0.len() >= 3
-        })
-        .await;
-    let probe = ffprobe_json(&["-show_streams", &stack.url("/hls/hd/index.m3u8")]).unwrap();
-    let streams = probe["streams"].as_array().unwrap();
-    let video = streams
-        .iter()
-        .find(|s| s["codec_type"] == "video")
-        .expect("video");
-    let audio = streams
-        .iter()
-        .find(|s| s["codec_type"] == "audio")
-        .expect("audio");
-    assert_eq!(video["profile"], "High");
-    assert_eq!(
-        (video["width"].as_i64(), video["height"].as_i64()),
-        (Some(1920), Some(1080))
-    );
-    assert_eq!(video["r_frame_rate"], "60/1");
-    assert!(
-        video["has_b_frames"].as_i64().unwrap_or(0) > 0,
-        "no B-frames: {video}"
-    );
-    assert_eq!(audio["sample_rate"], "44100");
-    assert_eq!(audio["channels"], 1);
-    let (file, durs, text) = download_rendition(&stack, "hd").await;
-    assert!(text.contains("#EXT-X-TARGETDURATION:2\n"), "{text}");
-    for d in &durs {
-        assert!((1.9..=2.05).contains(d), "segment duration {d}: {text}");
+    for backend in backends() {
+        let Some(stack) = Stack::start(backend).await else {
+            continue;
+        };
+        let key = stack.create_channel("hd");
+        let clip = Clip {
+            size: "1920x1080",
+            rate: 60,
+            gop: 120,
+            profile: "high",
+            preset: "superfast",
+            bframes: 2,
+            audio: Some((44100, 1)),
+            video: true,
+            seconds: None,
+        };
+        let ffmpeg = Publisher::start(&clip, &stack.rtmp_url(&key), stack.dir.path());
+        stack.wait_live("hd", Duration::from_secs(30)).await;
+        stack
+            .wait_until("3 segments", Duration::from_secs(40), || async {
+                let t = stack
+                    .get_text("/hls/hd/source/index.m3u8")
+                    .await
+                    .unwrap_or_default();
+                parse_media_playlist(&t).0.len() >= 3
+            })
+            .await;
+        let probe = ffprobe_json(&["-show_streams", &stack.url("/hls/hd/index.m3u8")]).unwrap();
+        let streams = probe["streams"].as_array().unwrap();
+        let video = streams
+            .iter()
+            .find(|s| s["codec_type"] == "video")
+            .expect("video");
+        let audio = streams
+            .iter()
+            .find(|s| s["codec_type"] == "audio")
+            .expect("audio");
+        assert_eq!(video["profile"], "High");
+        assert_eq!(
+            (video["width"].as_i64(), video["height"].as_i64()),
+            (Some(1920), Some(1080))
+        );
+        assert_eq!(video["r_frame_rate"], "60/1");
+        assert!(
+            video["has_b_frames"].as_i64().unwrap_or(0) > 0,
+            "no B-frames: {video}"
+        );
+        assert_eq!(audio["sample_rate"], "44100");
+        assert_eq!(audio["channels"], 1);
+        let (file, durs, text) = download_rendition(&stack, "hd").await;
+        assert!(text.contains("#EXT-X-TARGETDURATION:2\n"), "{text}");
+        for d in &durs {
+            assert!((1.9..=2.05).contains(d), "segment duration {d}: {text}");
+        }
+        // B-frames: PTS differs from DTS somewhere, and DTS stays continuous.
+        let pk = ffprobe_json(&[
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+            "packet=pts_time,dts_time",
+            file.to_str().unwrap(),
+        ])
+        .unwrap();
+        let reordered = pk["packets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["pts_time"] != p["dts_time"]);
+        assert!(reordered, "expected composition offsets");
+        assert_continuous(&file, "v:0", 1.6);
+        assert_continuous(&file, "a:0", 1.6);
+        drop(ffmpeg);
     }
-    // B-frames: PTS differs from DTS somewhere, and DTS stays continuous.
-    let pk = ffprobe_json(&[
-        "-select_streams",
-        "v:0",
-        "-show_entries",
-        "packet=pts_time,dts_time",
-        file.to_str().unwrap(),
-    ])
-    .unwrap();
-    let reordered = pk["packets"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .any(|p| p["pts_time"] != p["dts_time"]);
-    assert!(reordered, "expected composition offsets");
-    assert_continuous(&file, "v:0", 1.6);
-    assert_continuous(&file, "a:0", 1.6);
-    drop(ffmpeg);
 }
 
 #[tokio::test]
 async fn publish_video_only() {
-    let stack = Stack::start(Backend::Sqlite).await.unwrap();
-    let key = stack.create_channel("silent");
-    let clip = Clip {
-        audio: None,
-        ..Clip::hd720()
-    };
-    let _ffmpeg = Publisher::start(&clip, &stack.rtmp_url(&key), stack.dir.path());
-    stack.wait_live("silent", Duration::from_secs(20)).await;
-    stack
-        .wait_until("3 segments", Duration::from_secs(25), || async {
-            let t = stack
-                .get_text("/hls/silent/source/index.m3u8")
-                .await
-                .unwrap_or_default();
-            parse_media_playlist(&t).0.len() >= 3
-        })
-        .await;
-    let multivariant = stack.get_text("/hls/silent/index.m3u8").await.unwrap();
-    assert!(
-        multivariant.contains("CODECS=\"avc1.64001f\""),
-        "{multivariant}"
-    );
-    let probe = ffprobe_json(&["-show_streams", &stack.url("/hls/silent/index.m3u8")]).unwrap();
-    let streams = probe["streams"].as_array().unwrap();
-    assert!(
-        streams.iter().all(|s| s["codec_type"] != "audio"),
-        "{probe}"
-    );
-    assert!(streams.iter().any(|s| s["codec_type"] == "video"));
-    let (file, durs, _) = download_rendition(&stack, "silent").await;
-    assert!(durs.iter().all(|d| (1.9..=2.05).contains(d)), "{durs:?}");
-    assert_continuous(&file, "v:0", 1.6);
+    for backend in backends() {
+        let Some(stack) = Stack::start(backend).await else {
+            continue;
+        };
+        let key = stack.create_channel("silent");
+        let clip = Clip {
+            audio: None,
+            ..Clip::hd720()
+        };
+        let _ffmpeg = Publisher::start(&clip, &stack.rtmp_url(&key), stack.dir.path());
+        stack.wait_live("silent", Duration::from_secs(20)).await;
+        stack
+            .wait_until("3 segments", Duration::from_secs(25), || async {
+                let t = stack
+                    .get_text("/hls/silent/source/index.m3u8")
+                    .await
+                    .unwrap_or_default();
+                parse_media_playlist(&t).0.len() >= 3
+            })
+            .await;
+        let multivariant = stack.get_text("/hls/silent/index.m3u8").await.unwrap();
+        assert!(
+            multivariant.contains("CODECS=\"avc1.64001f\""),
+            "{multivariant}"
+        );
+        let probe = ffprobe_json(&["-show_streams", &stack.url("/hls/silent/index.m3u8")]).unwrap();
+        let streams = probe["streams"].as_array().unwrap();
+        assert!(
+            streams.iter().all(|s| s["codec_type"] != "audio"),
+            "{probe}"
+        );
+        assert!(streams.iter().any(|s| s["codec_type"] == "video"));
+        let (file, durs, _) = download_rendition(&stack, "silent").await;
+        assert!(durs.iter().all(|d| (1.9..=2.05).contains(d)), "{durs:?}");
+        assert_continuous(&file, "v:0", 1.6);
+    }
 }
 
 #[tokio::test]
 async fn publish_audio_only() {
-    let stack = Stack::start(Backend::Sqlite).await.unwrap();
-    let key = stack.create_channel("radio");
-    let clip = Clip {
-        video: false,
-        ..Clip::hd720()
-    };
-    let _ffmpeg = Publisher::start(&clip, &stack.rtmp_url(&key), stack.dir.path());
-    stack.wait_live("radio", Duration::from_secs(20)).await;
-    stack
-        .wait_until("3 segments", Duration::from_secs(25), || async {
-            let t = stack
-                .get_text("/hls/radio/source/index.m3u8")
-                .await
-                .unwrap_or_default();
-            parse_media_playlist(&t).0.len() >= 3
-        })
-        .await;
-    let multivariant = stack.get_text("/hls/radio/index.m3u8").await.unwrap();
-    assert!(
-        multivariant.contains("CODECS=\"mp4a.40.2\""),
-        "{multivariant}"
-    );
-    assert!(!multivariant.contains("RESOLUTION"), "{multivariant}");
-    let (file, durs, _) = download_rendition(&stack, "radio").await;
-    assert!(durs.iter().all(|d| (1.9..=2.1).contains(d)), "{durs:?}");
-    assert_continuous(&file, "a:0", 1.6);
+    for backend in backends() {
+        let Some(stack) = Stack::start(backend).await else {
+            continue;
+        };
+        let key = stack.create_channel("radio");
+        let clip = Clip {
+            video: false,
+            ..Clip::hd720()
+        };
+        let _ffmpeg = Publisher::start(&clip, &stack.rtmp_url(&key), stack.dir.path());
+        stack.wait_live("radio", Duration::from_secs(20)).await;
+        stack
+            .wait_until("3 segments", Duration::from_secs(25), || async {
+                let t = stack
+                    .get_text("/hls/radio/source/index.m3u8")
+                    .await
+                    .unwrap_or_default();
+                parse_media_playlist(&t).0.len() >= 3
+            })
+            .await;
+        let multivariant = stack.get_text("/hls/radio/index.m3u8").await.unwrap();
+        assert!(
+            multivariant.contains("CODECS=\"mp4a.40.2\""),
+            "{multivariant}"
+        );
+        assert!(!multivariant.contains("RESOLUTION"), "{multivariant}");
+        let (file, durs, _) = download_rendition(&stack, "radio").await;
+        assert!(durs.iter().all(|d| (1.9..=2.1).contains(d)), "{durs:?}");
+        assert_continuous(&file, "a:0", 1.6);
+    }
 }
