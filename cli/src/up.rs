@@ -144,6 +144,15 @@ fn print_banner(cfg: &Config, demo_key: Option<&str>, logs: &Path, problem: Opti
         player = player_url(cfg, DEMO),
         logs = logs.display(),
     );
+    if cfg.ingestd.listen.ip().is_unspecified()
+        && (cfg.public_host == "127.0.0.1" || cfg.public_host == "localhost")
+    {
+        println!(
+            "\nNote: listening on all interfaces (--public), but `public_host` is {}; set it in the config \
+             to this machine's name or address so the URLs above work from other machines.",
+            cfg.public_host
+        );
+    }
     if let Some(down) = problem {
         eprintln!("\nstagectl: warning: not answering yet: {down}; see the logs above.");
     }
