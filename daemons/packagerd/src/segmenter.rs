@@ -21,8 +21,13 @@ const VIDEO_TIMESCALE: u32 = 90_000;
 const HEADROOM_MS: i64 = 10_000;
 /// A keyframe this close to the target already cuts (FLV ms rounding).
 const CUT_TOLERANCE_MS: i64 = 50;
-/// A gap in DTS larger than this is a discontinuity, not a slow frame.
+/// A DTS leap forward larger than this is a clock jump, not a slow frame.
 const MAX_GAP_MS: i64 = 5_000;
+/// A DTS step back larger than this is a clock reset; smaller ones are
+/// replays after a link resume (up to a GOP) or jitter, and are dropped.
+const MAX_BACK_JUMP_MS: i64 = 30_000;
+/// Where a re-anchored track continues: just after the last frame.
+const JUMP_STEP_MS: i64 = 40;
 
 /// A finished media segment.
 #[derive(Debug, Clone)]
@@ -75,6 +80,10 @@ pub struct Segmenter {
     dropped_disc: u64,
     segments: VecDeque<Segment>,
     last_video_duration: u32,
+    shift_video_ms: i64,
+    shift_audio_ms: i64,
+    /// Latest output DTS of any track.
+    high_water_ms: Option<i64>,
     ended: bool,
 }
 
@@ -103,6 +112,9 @@ impl Segmenter {
             dropped_disc: 0,
             segments: VecDeque::new(),
             last_video_duration: 3000,
+            shift_video_ms: 0,
+            shift_audio_ms: 0,
+            high_water_ms: None,
             ended: false,
         }
     }
@@ -166,23 +178,50 @@ impl Segmenter {
         *self.base_ms.get_or_insert(dts)
     }
 
-    fn check_gap(&mut self, dts: i64, last: Option<i64>) {
-        if let Some(last) = last
-            && (dts - last).abs() > MAX_GAP_MS
+    /// Maps a frame onto the output timeline. When the encoder's clock jumps
+    /// (reset to zero, leap forward) the track is re-anchored just after the
+    /// latest frame so timestamps stay monotonic; a jump of the main track
+    /// (video, or audio when there is no video) also starts a new segment
+    /// after a discontinuity.
+    fn remap(&mut self, mut f: Frame, video: bool) -> Frame {
+        let shift = if video {
+            self.shift_video_ms
+        } else {
+            self.shift_audio_ms
+        };
+        let out = f.dts_ms + shift;
+        if let Some(high) = self.high_water_ms
+            && (out < high - MAX_BACK_JUMP_MS || out > high + MAX_GAP_MS)
         {
-            // A jump in the publisher's clock: close what we have and mark it.
-            self.discontinuity();
+            let anchored = high + JUMP_STEP_MS;
+            let new_shift = anchored - f.dts_ms;
+            if video {
+                self.shift_video_ms = new_shift;
+            } else {
+                self.shift_audio_ms = new_shift;
+            }
+            if video || self.avc.is_none() {
+                self.discontinuity();
+            } else {
+                self.last_audio_dts = None;
+                self.audio_next = None;
+            }
+            f.dts_ms = anchored;
+        } else {
+            f.dts_ms = out;
         }
+        self.high_water_ms = Some(self.high_water_ms.map_or(f.dts_ms, |h| h.max(f.dts_ms)));
+        f
     }
 
     fn video(&mut self, f: Frame) -> Result<bool, SegmenterError> {
         if self.avc.is_none() || self.ended {
             return Ok(false);
         }
+        let f = self.remap(f, true);
         if self.last_video_dts.is_some_and(|l| f.dts_ms <= l) {
             return Ok(false); // replayed after a link resume, or non-monotonic: drop
         }
-        self.check_gap(f.dts_ms, self.last_video_dts);
         self.base(f.dts_ms);
         let mut cut = false;
         if self.cur.video.is_empty() {
@@ -211,13 +250,11 @@ impl Segmenter {
         if self.aac.is_none() || self.ended {
             return Ok(false);
         }
+        let f = self.remap(f, false);
         if self.last_audio_dts.is_some_and(|l| f.dts_ms <= l) {
             return Ok(false);
         }
         let video = self.avc.is_some();
-        if !video {
-            self.check_gap(f.dts_ms, self.last_audio_dts);
-        }
         self.last_audio_dts = Some(f.dts_ms);
         if video && self.cur.video.is_empty() {
             // Wait for the first keyframe so audio and video start together.
@@ -642,6 +679,30 @@ mod tests {
         assert_eq!(p.segments.len(), 3);
         assert!(p.segments.iter().all(|x| !x.discontinuity));
         assert_eq!(p.discontinuity_sequence, 1, "{}", p.render());
+    }
+
+    #[test]
+    fn an_encoder_clock_reset_continues_monotonic_after_a_discontinuity() {
+        let mut s = configured();
+        feed(&mut s, 60_000, 4100, 60);
+        // The encoder restarts its clock at zero without reconnecting.
+        feed(&mut s, 0, 6100, 60);
+        let p = s.playlist();
+        let text = p.render();
+        assert_eq!(text.matches("#EXT-X-DISCONTINUITY\n").count(), 1, "{text}");
+        let after = p.segments.iter().skip_while(|x| !x.discontinuity).count();
+        assert!(after >= 2, "no segments after the reset: {text}");
+        let starts: Vec<u64> = s.held().map(|x| tfdt(&x.data)).collect();
+        assert!(
+            starts.windows(2).all(|w| w[1] > w[0]),
+            "tfdt not increasing: {starts:?}"
+        );
+    }
+
+    /// The first traf's baseMediaDecodeTime.
+    fn tfdt(seg: &[u8]) -> u64 {
+        let at = seg.windows(4).position(|w| w == b"tfdt").unwrap();
+        u64::from_be_bytes(seg[at + 8..at + 16].try_into().unwrap())
     }
 
     #[test]
