@@ -335,6 +335,16 @@ admin_listen = "127.0.0.1:{ba}"
         self.live(channel).await["stream_id"].as_i64().unwrap_or(0)
     }
 
+    /// Waits until the channel's live media playlist lists at least `n` segments.
+    pub async fn wait_segments(&self, channel: &str, n: usize, limit: Duration) {
+        let path = format!("/hls/{channel}/source/index.m3u8");
+        self.wait_until(&format!("{n} segments on {channel}"), limit, || async {
+            let t = self.get_text(&path).await.unwrap_or_default();
+            parse_media_playlist(&t).0.len() >= n
+        })
+        .await;
+    }
+
     /// Polls `cond` every 100 ms until true; panics with `what` and the logs after `limit`.
     pub async fn wait_until<F, Fut>(&self, what: &str, limit: Duration, mut cond: F) -> Duration
     where

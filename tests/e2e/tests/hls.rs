@@ -74,13 +74,7 @@ async fn publish_720p_probe_and_stop(backend: Backend) {
     assert!(stream_id > 0);
     // Let a few segments accumulate.
     stack
-        .wait_until("4 segments", Duration::from_secs(25), || async {
-            let t = stack
-                .get_text("/hls/show/source/index.m3u8")
-                .await
-                .unwrap_or_default();
-            parse_media_playlist(&t).0.len() >= 4
-        })
+        .wait_segments("show", 4, Duration::from_secs(25))
         .await;
     assert!(ffmpeg.running(), "ffmpeg died: {}", ffmpeg.errors());
 
@@ -177,15 +171,7 @@ async fn publish_1080p60_high_bframes_44k_mono() {
         };
         let ffmpeg = Publisher::start(&clip, &stack.rtmp_url(&key), stack.dir.path());
         stack.wait_live("hd", Duration::from_secs(30)).await;
-        stack
-            .wait_until("3 segments", Duration::from_secs(40), || async {
-                let t = stack
-                    .get_text("/hls/hd/source/index.m3u8")
-                    .await
-                    .unwrap_or_default();
-                parse_media_playlist(&t).0.len() >= 3
-            })
-            .await;
+        stack.wait_segments("hd", 3, Duration::from_secs(40)).await;
         let probe = ffprobe_json(&["-show_streams", &stack.url("/hls/hd/index.m3u8")]).unwrap();
         let streams = probe["streams"].as_array().unwrap();
         let video = streams
@@ -248,13 +234,7 @@ async fn publish_video_only() {
         let _ffmpeg = Publisher::start(&clip, &stack.rtmp_url(&key), stack.dir.path());
         stack.wait_live("silent", Duration::from_secs(20)).await;
         stack
-            .wait_until("3 segments", Duration::from_secs(25), || async {
-                let t = stack
-                    .get_text("/hls/silent/source/index.m3u8")
-                    .await
-                    .unwrap_or_default();
-                parse_media_playlist(&t).0.len() >= 3
-            })
+            .wait_segments("silent", 3, Duration::from_secs(25))
             .await;
         let multivariant = stack.get_text("/hls/silent/index.m3u8").await.unwrap();
         assert!(
@@ -288,13 +268,7 @@ async fn publish_audio_only() {
         let _ffmpeg = Publisher::start(&clip, &stack.rtmp_url(&key), stack.dir.path());
         stack.wait_live("radio", Duration::from_secs(20)).await;
         stack
-            .wait_until("3 segments", Duration::from_secs(25), || async {
-                let t = stack
-                    .get_text("/hls/radio/source/index.m3u8")
-                    .await
-                    .unwrap_or_default();
-                parse_media_playlist(&t).0.len() >= 3
-            })
+            .wait_segments("radio", 3, Duration::from_secs(25))
             .await;
         let multivariant = stack.get_text("/hls/radio/index.m3u8").await.unwrap();
         assert!(

@@ -126,17 +126,7 @@ async fn publisher_killed_and_back_within_grace_continues_the_same_stream() {
         let mut p = Publisher::start(&Clip::hd720(), &stack.rtmp_url(&key), stack.dir.path());
         let id = stack.wait_live("flaky", Duration::from_secs(20)).await;
         stack
-            .wait_until("2 segments", Duration::from_secs(20), || async {
-                parse_media_playlist(
-                    &stack
-                        .get_text("/hls/flaky/source/index.m3u8")
-                        .await
-                        .unwrap_or_default(),
-                )
-                .0
-                .len()
-                    >= 2
-            })
+            .wait_segments("flaky", 2, Duration::from_secs(20))
             .await;
         p.kill();
         tokio::time::sleep(Duration::from_secs(2)).await;
