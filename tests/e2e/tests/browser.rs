@@ -6,7 +6,7 @@ use stage_e2e::{Clip, Publisher, Stack, backends};
 use std::time::Duration;
 
 #[tokio::test]
-async fn watch_page_plays_and_survives_a_publisher_reconnect() {
+async fn watch_page_plays_and_survives_a_publisher_reconnect_and_a_packagerd_restart() {
     for backend in backends() {
         let Some(stack) = Stack::start(backend).await else {
             continue;
@@ -50,6 +50,20 @@ async fn watch_page_plays_and_survives_a_publisher_reconnect() {
         assert_ne!(
             state["state"]["title"], "pwned",
             "markup in the title ran as HTML"
+        );
+        // packagerd dies and `stagectl up` restarts it: the page picks the
+        // stream up again by itself.
+        let pids = stack.daemon_pids("packagerd");
+        assert_eq!(pids.len(), 1);
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pids[0]),
+            nix::sys::signal::Signal::SIGKILL,
+        )
+        .unwrap();
+        let r = b.wait_playing(4.0, 60).await.unwrap();
+        assert_eq!(
+            r["ok"], true,
+            "playback did not resume after packagerd restarted: {r}"
         );
         b.close().await;
     }
