@@ -1,5 +1,6 @@
 //! The player page in headless Chromium: plays the live stream, keeps playing
-//! across a publisher reconnect, and shows user strings as text only.
+//! across a publisher reconnect and a packagerd restart, and shows user strings
+//! as text only.
 
 use stage_e2e::browser::Browser;
 use stage_e2e::{Clip, Publisher, Stack, backends};
