@@ -109,3 +109,47 @@ pub async fn run_health_only(
     let _ = a.await;
     Ok(())
 }
+
+/// Appends one Prometheus metric family (`# TYPE` line and samples) to `out`;
+/// each sample carries a `channel` label when it has one.
+pub fn metric_family(out: &mut String, name: &str, kind: &str, samples: &[(Option<&str>, u64)]) {
+    use std::fmt::Write;
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+    for (channel, value) in samples {
+        match channel {
+            // Channel names are URL slugs: nothing to escape.
+            Some(c) => {
+                let _ = writeln!(out, "{name}{{channel=\"{c}\"}} {value}");
+            }
+            None => {
+                let _ = writeln!(out, "{name} {value}");
+            }
+        }
+    }
+}
+
+/// Loads or creates the admin token and opens (and migrates) the database:
+/// what every daemon does first.
+pub async fn open_state(cfg: &crate::Config) -> anyhow::Result<(crate::Db, String)> {
+    let db = crate::Db::open(cfg).await?;
+    let token = crate::admin::load_or_create_token(&cfg.data_dir)?;
+    Ok((db, token))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn metric_family_writes_type_line_and_labelled_samples() {
+        let mut out = String::new();
+        super::metric_family(
+            &mut out,
+            "x_total",
+            "counter",
+            &[(Some("demo"), 7), (None, 1)],
+        );
+        assert_eq!(
+            out,
+            "# TYPE x_total counter\nx_total{channel=\"demo\"} 7\nx_total 1\n"
+        );
+    }
+}

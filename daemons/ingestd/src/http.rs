@@ -5,7 +5,6 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use std::fmt::Write;
 
 /// The admin router.
 pub fn router(token: String, hub: HubHandle) -> Router {
@@ -42,25 +41,32 @@ async fn kick(
 }
 
 async fn metrics(hub: &HubHandle) -> String {
+    use stage_core::http::metric_family;
     let streams = hub.status().await;
     let mut out = String::new();
-    out.push_str("# TYPE stage_ingest_live_streams gauge\n");
-    let _ = writeln!(out, "stage_ingest_live_streams {}", streams.len());
-    out.push_str("# TYPE stage_ingest_bytes_total counter\n");
-    for s in &streams {
-        let _ = writeln!(
-            out,
-            "stage_ingest_bytes_total{{channel=\"{}\"}} {}",
-            s.channel, s.ingest_bytes
-        );
-    }
-    out.push_str("# TYPE stage_ingest_backlog_bytes gauge\n");
-    for s in &streams {
-        let _ = writeln!(
-            out,
-            "stage_ingest_backlog_bytes{{channel=\"{}\"}} {}",
-            s.channel, s.backlog_bytes
-        );
-    }
+    metric_family(
+        &mut out,
+        "stage_ingest_live_streams",
+        "gauge",
+        &[(None, streams.len() as u64)],
+    );
+    let per = |f: fn(&crate::hub::LiveStatus) -> u64| -> Vec<(Option<&str>, u64)> {
+        streams
+            .iter()
+            .map(|s| (Some(s.channel.as_str()), f(s)))
+            .collect()
+    };
+    metric_family(
+        &mut out,
+        "stage_ingest_bytes_total",
+        "counter",
+        &per(|s| s.ingest_bytes),
+    );
+    metric_family(
+        &mut out,
+        "stage_ingest_backlog_bytes",
+        "gauge",
+        &per(|s| s.backlog_bytes),
+    );
     out
 }

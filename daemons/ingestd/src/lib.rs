@@ -32,8 +32,7 @@ pub async fn run_from_config(
     cfg: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let db = Db::open(&cfg).await?;
-    let token = stage_core::admin::load_or_create_token(&cfg.data_dir)?;
+    let (db, token) = stage_core::http::open_state(&cfg).await?;
     let rtmp = stage_core::http::bind(cfg.ingestd.listen, "ingestd.listen").await?;
     let admin = stage_core::http::bind(cfg.ingestd.admin_listen, "ingestd.admin_listen").await?;
     run(cfg, db, token, rtmp, admin, shutdown).await

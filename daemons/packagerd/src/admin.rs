@@ -4,7 +4,6 @@ use crate::registry::Registry;
 use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
-use std::fmt::Write;
 use std::sync::Arc;
 
 /// The admin router.
@@ -48,18 +47,19 @@ async fn status(State(registry): State<Arc<Registry>>) -> Json<serde_json::Value
 }
 
 fn metrics(registry: &Registry) -> String {
-    let all = registry.all();
-    let mut out = String::from("# TYPE stage_packager_streams gauge\n");
-    let live = all.iter().filter(|h| !h.snapshot.borrow().ended).count();
-    let _ = writeln!(out, "stage_packager_streams {live}");
-    out.push_str("# TYPE stage_packager_bandwidth_bps gauge\n");
-    for h in &all {
-        let s = h.snapshot.borrow();
-        let _ = writeln!(
-            out,
-            "stage_packager_bandwidth_bps{{channel=\"{}\"}} {}",
-            s.channel, s.bandwidth
-        );
-    }
+    use stage_core::http::metric_family;
+    let snaps: Vec<_> = registry
+        .all()
+        .iter()
+        .map(|h| h.snapshot.borrow().clone())
+        .collect();
+    let live = snaps.iter().filter(|s| !s.ended).count() as u64;
+    let mut out = String::new();
+    metric_family(&mut out, "stage_packager_streams", "gauge", &[(None, live)]);
+    let bw: Vec<_> = snaps
+        .iter()
+        .map(|s| (Some(s.channel.as_str()), s.bandwidth))
+        .collect();
+    metric_family(&mut out, "stage_packager_bandwidth_bps", "gauge", &bw);
     out
 }

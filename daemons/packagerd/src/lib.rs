@@ -22,8 +22,7 @@ pub async fn run_from_config(
     cfg: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let db = Db::open(&cfg).await?;
-    let token = stage_core::admin::load_or_create_token(&cfg.data_dir)?;
+    let (db, token) = stage_core::http::open_state(&cfg).await?;
     let public = stage_core::http::bind(cfg.packagerd.listen, "packagerd.listen").await?;
     let admin =
         stage_core::http::bind(cfg.packagerd.admin_listen, "packagerd.admin_listen").await?;

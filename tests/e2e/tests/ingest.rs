@@ -291,40 +291,21 @@ async fn malformed_input_closes_only_that_connection() {
         );
 
         // 4. A malformed FLV tag (AVC sequence header cut short).
-        stack
-            .wait_until(
-                "previous bad stream ended",
-                Duration::from_secs(5),
-                || async { stack.live("bad").await["live"] == false },
-            )
-            .await;
-        let mut p = RtmpPublisher::connect(port, &bad_key)
-            .await
-            .expect("valid publish");
-        p.video(&[0x17, 0x00, 0, 0, 0, 0x01, 0x64], 0)
-            .await
-            .unwrap();
-        assert!(
-            p.closed_within(Duration::from_secs(5)).await,
-            "a malformed FLV tag was accepted"
-        );
-
+        refuses_video_tag(
+            &stack,
+            &bad_key,
+            &[0x17, 0x00, 0, 0, 0, 0x01, 0x64],
+            "a malformed FLV tag",
+        )
+        .await;
         // 5. An unsupported codec (Sorenson H.263) is refused by name.
-        stack
-            .wait_until(
-                "previous bad stream ended",
-                Duration::from_secs(5),
-                || async { stack.live("bad").await["live"] == false },
-            )
-            .await;
-        let mut p = RtmpPublisher::connect(port, &bad_key)
-            .await
-            .expect("valid publish");
-        p.video(&[0x12, 0x00, 0x00], 0).await.unwrap();
-        assert!(
-            p.closed_within(Duration::from_secs(5)).await,
-            "an unsupported codec was accepted"
-        );
+        refuses_video_tag(
+            &stack,
+            &bad_key,
+            &[0x12, 0x00, 0x00],
+            "an unsupported codec",
+        )
+        .await;
 
         let log = stack.log("ingestd");
         for needle in [
@@ -362,4 +343,24 @@ async fn malformed_input_closes_only_that_connection() {
             .await;
         assert_eq!(stack.stagectl_json(&["status"])["ingestd"]["up"], true);
     }
+}
+
+/// Publishes on `key` (once its previous stream has ended), sends one video
+/// tag and asserts ingestd closes the connection.
+async fn refuses_video_tag(stack: &Stack, key: &str, body: &[u8], what: &str) {
+    stack
+        .wait_until(
+            "previous stream on the channel ended",
+            Duration::from_secs(5),
+            || async { stack.live("bad").await["live"] == false },
+        )
+        .await;
+    let mut p = RtmpPublisher::connect(stack.ports.rtmp, key)
+        .await
+        .expect("valid publish");
+    p.video(body, 0).await.unwrap();
+    assert!(
+        p.closed_within(Duration::from_secs(5)).await,
+        "{what} was accepted"
+    );
 }
