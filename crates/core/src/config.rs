@@ -186,8 +186,15 @@ pub struct PackagerdConfig {
     pub media_listen: SocketAddr,
     /// Target segment duration; segments are cut at the first keyframe after it.
     pub segment_duration: HumanDuration,
+    /// LL-HLS part target; parts hold a whole number of frames near it.
+    pub part_duration: HumanDuration,
     /// Segments listed in the live playlist.
     pub playlist_segments: usize,
+    /// PEM certificate chain: with `tls_key`, the public listener speaks HTTPS
+    /// (HTTP/2 and HTTP/1.1 by ALPN) instead of plain HTTP (h2c and HTTP/1.1).
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for `tls_cert`.
+    pub tls_key: Option<PathBuf>,
     /// Value of `Access-Control-Allow-Origin` on HLS and API responses; empty for none.
     pub cors_allow_origin: String,
     /// Serve the player page from this directory instead of the built-in copy.
@@ -201,7 +208,10 @@ impl Default for PackagerdConfig {
             admin_listen: ([127, 0, 0, 1], 9092).into(),
             media_listen: ([127, 0, 0, 1], 9190).into(),
             segment_duration: HumanDuration(Duration::from_secs(2)),
-            playlist_segments: 6,
+            part_duration: HumanDuration(Duration::from_millis(200)),
+            playlist_segments: 12,
+            tls_cert: None,
+            tls_key: None,
             cors_allow_origin: "*".into(),
             web_dir: None,
         }
@@ -337,6 +347,19 @@ impl Config {
             return Err(bad(
                 "packagerd.segment_duration",
                 "must be between 500ms and 30s",
+            ));
+        }
+        let part = self.packagerd.part_duration.0;
+        if part < Duration::from_millis(50) || part * 2 > seg {
+            return Err(bad(
+                "packagerd.part_duration",
+                "must be at least 50ms and at most half of packagerd.segment_duration",
+            ));
+        }
+        if self.packagerd.tls_cert.is_some() != self.packagerd.tls_key.is_some() {
+            return Err(bad(
+                "packagerd.tls_cert",
+                "tls_cert and tls_key must be set together",
             ));
         }
         if !(3..=100).contains(&self.packagerd.playlist_segments) {

@@ -71,6 +71,29 @@ pub struct Stream {
     pub members_only: bool,
 }
 
+/// A viewer session about to be recorded.
+#[derive(Debug, Clone)]
+pub struct NewViewerSession {
+    pub stream_id: i64,
+    pub session_key: String,
+    pub identified: bool,
+    pub user_agent: String,
+    pub joined_at: i64,
+}
+
+/// A recorded viewer session.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ViewerSession {
+    pub id: i64,
+    pub stream_id: i64,
+    pub session_key: String,
+    pub identified: bool,
+    pub user_agent: String,
+    pub joined_at: i64,
+    pub left_at: Option<i64>,
+    pub watch_ms: i64,
+}
+
 /// Something that happened to a stream (publish, reconnect, end, ...).
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct StreamEvent {
@@ -516,6 +539,78 @@ impl Db {
             .fetch_one(&self.pool)
             .await?;
         Ok(row.try_get("n")?)
+    }
+
+    /// Records viewer sessions that started, returning their row ids in order.
+    pub async fn open_viewer_sessions(&self, sessions: &[NewViewerSession]) -> Result<Vec<i64>> {
+        let mut tx = self.pool.begin().await?;
+        let mut ids = Vec::with_capacity(sessions.len());
+        for s in sessions {
+            let row = sqlx::query(
+                "INSERT INTO viewer_sessions (stream_id, session_key, identified, user_agent, joined_at) \
+                 VALUES ($1, $2, $3, $4, $5) RETURNING id",
+            )
+            .bind(s.stream_id)
+            .bind(&s.session_key)
+            .bind(s.identified as i64)
+            .bind(&s.user_agent)
+            .bind(s.joined_at)
+            .fetch_one(&mut *tx)
+            .await?;
+            ids.push(row.try_get("id")?);
+        }
+        tx.commit().await?;
+        Ok(ids)
+    }
+
+    /// Closes viewer sessions: (row id, left at, watch ms).
+    pub async fn close_viewer_sessions(&self, closed: &[(i64, i64, i64)]) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        for (id, left_at, watch_ms) in closed {
+            sqlx::query("UPDATE viewer_sessions SET left_at = $1, watch_ms = $2 WHERE id = $3")
+                .bind(left_at)
+                .bind(watch_ms)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Raises a stream's peak concurrent viewers to `peak` (never lowers it).
+    pub async fn raise_peak_viewers(&self, stream_id: i64, peak: i64) -> Result<()> {
+        sqlx::query("UPDATE streams SET peak_viewers = $1 WHERE id = $2 AND peak_viewers < $1")
+            .bind(peak)
+            .bind(stream_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// A stream's viewer sessions, oldest first.
+    pub async fn viewer_sessions(&self, stream_id: i64) -> Result<Vec<ViewerSession>> {
+        let rows = sqlx::query(
+            "SELECT id, stream_id, session_key, identified, user_agent, joined_at, left_at, watch_ms \
+             FROM viewer_sessions WHERE stream_id = $1 ORDER BY id",
+        )
+        .bind(stream_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(ViewerSession {
+                    id: r.try_get("id")?,
+                    stream_id: r.try_get("stream_id")?,
+                    session_key: r.try_get("session_key")?,
+                    identified: r.try_get::<i64, _>("identified")? != 0,
+                    user_agent: r.try_get("user_agent")?,
+                    joined_at: r.try_get("joined_at")?,
+                    left_at: r.try_get("left_at")?,
+                    watch_ms: r.try_get("watch_ms")?,
+                })
+            })
+            .collect()
     }
 
     /// A stream's events, oldest first.

@@ -2,12 +2,22 @@
 
 use std::fmt::Write;
 
+/// One partial segment (LL-HLS `EXT-X-PART`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PartEntry {
+    /// Seconds.
+    pub duration: f64,
+    pub uri: String,
+    /// Starts with a keyframe (`INDEPENDENT=YES`).
+    pub independent: bool,
+}
+
 /// One media segment in a media playlist.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SegmentEntry {
     /// Media sequence number.
     pub seq: u64,
-    /// Seconds.
+    /// Seconds (the exact sum of its parts).
     pub duration: f64,
     pub uri: String,
     /// The init segment (`EXT-X-MAP`) this segment needs.
@@ -16,6 +26,26 @@ pub struct SegmentEntry {
     pub discontinuity: bool,
     /// Wall-clock time of the first sample at ingest, Unix ms.
     pub program_date_time_ms: Option<i64>,
+    /// Starts with a keyframe.
+    pub independent: bool,
+    /// Its parts, listed while the segment is near the live edge.
+    pub parts: Vec<PartEntry>,
+}
+
+/// The LL-HLS side of a live playlist: part target, the parts of the segment
+/// being written, and the hint for the next part.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct LowLatency {
+    /// `EXT-X-PART-INF:PART-TARGET`, seconds.
+    pub part_target: f64,
+    /// Parts of the segment being written (its MSN follows the last segment).
+    pub open_parts: Vec<PartEntry>,
+    /// Tags of the segment being written, which precede its first part.
+    pub open_discontinuity: bool,
+    pub open_map_uri: Option<String>,
+    pub open_program_date_time_ms: Option<i64>,
+    /// `EXT-X-PRELOAD-HINT` URI of the next part.
+    pub preload_hint: Option<String>,
 }
 
 /// A live or ended media playlist.
@@ -27,6 +57,8 @@ pub struct MediaPlaylist {
     pub discontinuity_sequence: u64,
     pub segments: Vec<SegmentEntry>,
     pub ended: bool,
+    /// LL-HLS parts, server control and preload hint; `None` renders plain HLS.
+    pub low_latency: Option<LowLatency>,
 }
 
 /// Formats Unix ms as RFC 3339 with milliseconds, UTC.
@@ -54,8 +86,9 @@ fn rfc3339_ms(ms: i64) -> String {
 }
 
 impl MediaPlaylist {
-    /// EXT-X-TARGETDURATION: the configured target, raised to cover any listed
-    /// segment (a publisher with a longer keyframe interval than the target).
+    /// EXT-X-TARGETDURATION: the configured target, rounded (the segmenter
+    /// keeps every segment's rounded duration at or below it), raised only
+    /// when a listed segment ran longer anyway.
     pub fn target_duration_secs(&self) -> u64 {
         let longest = self
             .segments
@@ -65,15 +98,68 @@ impl MediaPlaylist {
         longest.round().max(1.0) as u64
     }
 
-    /// Renders the playlist text.
+    /// `CAN-SKIP-UNTIL`: segments starting more than this many seconds before
+    /// the end may be skipped in a delta update (the spec's minimum, six
+    /// target durations).
+    pub fn can_skip_until(&self) -> f64 {
+        6.0 * self.target_duration_secs() as f64
+    }
+
+    /// How many leading segments a delta update (`_HLS_skip=YES`) omits.
+    pub fn skippable(&self) -> usize {
+        let Some(ll) = self.low_latency.as_ref().filter(|_| !self.ended) else {
+            return 0;
+        };
+        let limit = self.can_skip_until();
+        let mut from_end: f64 = ll.open_parts.iter().map(|p| p.duration).sum();
+        for (i, s) in self.segments.iter().enumerate().rev() {
+            // `from_end` is how far segment i's end lies from the playlist's
+            // end: once that reaches the limit, it and all before it may go.
+            if from_end >= limit {
+                return i + 1;
+            }
+            from_end += s.duration;
+        }
+        0
+    }
+
+    /// Renders the full playlist.
     pub fn render(&self) -> String {
-        let mut out = String::with_capacity(256 + self.segments.len() * 96);
+        self.render_skipping(0)
+    }
+
+    /// Renders a delta update (RFC 8216bis 6.2.5.1) that replaces the
+    /// skippable segments with `EXT-X-SKIP`, or `None` when nothing may be
+    /// skipped. `EXT-X-MEDIA-SEQUENCE` and `EXT-X-DISCONTINUITY-SEQUENCE` keep
+    /// the full playlist's values: both describe its first (skipped) segment,
+    /// so a client that merges the update numbers every segment, and every
+    /// discontinuity inside the skipped range, exactly as the full one does.
+    pub fn render_delta(&self) -> Option<String> {
+        let skip = self.skippable();
+        (skip > 0).then(|| self.render_skipping(skip))
+    }
+
+    fn render_skipping(&self, skip: usize) -> String {
+        let mut out = String::with_capacity(512 + self.segments.len() * 160);
         let first_seq = self.segments.first().map_or(0, |s| s.seq);
+        let td = self.target_duration_secs();
+        let version = if skip > 0 { 9 } else { 7 };
         let _ = write!(
             out,
-            "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-TARGETDURATION:{}\n#EXT-X-MEDIA-SEQUENCE:{first_seq}\n",
-            self.target_duration_secs()
+            "#EXTM3U\n#EXT-X-VERSION:{version}\n#EXT-X-TARGETDURATION:{td}\n"
         );
+        if let Some(ll) = &self.low_latency {
+            let _ = write!(
+                out,
+                "#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,CAN-SKIP-UNTIL={:.1},PART-HOLD-BACK={:.3},HOLD-BACK={:.1}\n\
+                 #EXT-X-PART-INF:PART-TARGET={:.5}\n",
+                self.can_skip_until(),
+                3.0 * ll.part_target,
+                3.0 * td as f64,
+                ll.part_target
+            );
+        }
+        let _ = writeln!(out, "#EXT-X-MEDIA-SEQUENCE:{first_seq}");
         if self.discontinuity_sequence > 0 {
             let _ = writeln!(
                 out,
@@ -81,9 +167,14 @@ impl MediaPlaylist {
                 self.discontinuity_sequence
             );
         }
-        out.push_str("#EXT-X-INDEPENDENT-SEGMENTS\n");
+        if self.segments.iter().all(|s| s.independent) {
+            out.push_str("#EXT-X-INDEPENDENT-SEGMENTS\n");
+        }
+        if skip > 0 {
+            let _ = writeln!(out, "#EXT-X-SKIP:SKIPPED-SEGMENTS={skip}");
+        }
         let mut map: Option<&str> = None;
-        for s in &self.segments {
+        for s in &self.segments[skip.min(self.segments.len())..] {
             // Kept on a first segment too, so the discontinuity sequence
             // number stays consistent as it slides out.
             if s.discontinuity {
@@ -96,12 +187,46 @@ impl MediaPlaylist {
             if let Some(pdt) = s.program_date_time_ms {
                 let _ = writeln!(out, "#EXT-X-PROGRAM-DATE-TIME:{}", rfc3339_ms(pdt));
             }
+            write_parts(&mut out, &s.parts);
             let _ = write!(out, "#EXTINF:{:.5},\n{}\n", s.duration, s.uri);
+        }
+        if let Some(ll) = self.low_latency.as_ref().filter(|_| !self.ended) {
+            if !ll.open_parts.is_empty() {
+                if ll.open_discontinuity {
+                    out.push_str("#EXT-X-DISCONTINUITY\n");
+                }
+                if let Some(m) = ll.open_map_uri.as_deref()
+                    && map != Some(m)
+                {
+                    let _ = writeln!(out, "#EXT-X-MAP:URI=\"{m}\"");
+                }
+                if let Some(pdt) = ll.open_program_date_time_ms {
+                    let _ = writeln!(out, "#EXT-X-PROGRAM-DATE-TIME:{}", rfc3339_ms(pdt));
+                }
+                write_parts(&mut out, &ll.open_parts);
+            }
+            if let Some(hint) = &ll.preload_hint {
+                let _ = writeln!(out, "#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"{hint}\"");
+            }
         }
         if self.ended {
             out.push_str("#EXT-X-ENDLIST\n");
         }
         out
+    }
+}
+
+fn write_parts(out: &mut String, parts: &[PartEntry]) {
+    for p in parts {
+        let _ = write!(
+            out,
+            "#EXT-X-PART:DURATION={:.5},URI=\"{}\"",
+            p.duration, p.uri
+        );
+        if p.independent {
+            out.push_str(",INDEPENDENT=YES");
+        }
+        out.push('\n');
     }
 }
 
@@ -149,6 +274,8 @@ mod tests {
             map_uri: map.into(),
             discontinuity: disc,
             program_date_time_ms: Some(1_700_000_000_000 + seq as i64 * 2000),
+            independent: true,
+            parts: vec![],
         }
     }
 
@@ -162,6 +289,7 @@ mod tests {
                 seg(6, 2.0, true, "init1.mp4"),
             ],
             ended: false,
+            low_latency: None,
         };
         let golden = "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:5\n\
 #EXT-X-INDEPENDENT-SEGMENTS\n#EXT-X-MAP:URI=\"init0.mp4\"\n\
@@ -178,11 +306,85 @@ mod tests {
             discontinuity_sequence: 3,
             segments: vec![seg(0, 4.4, false, "i.mp4")],
             ended: true,
+            low_latency: None,
         };
         let s = p.render();
         assert!(s.contains("#EXT-X-TARGETDURATION:4\n"), "{s}");
         assert!(s.contains("#EXT-X-DISCONTINUITY-SEQUENCE:3\n"));
         assert!(s.ends_with("#EXT-X-ENDLIST\n"));
+    }
+
+    fn part(n: u64, d: f64, independent: bool) -> PartEntry {
+        PartEntry {
+            duration: d,
+            uri: format!("p{n}.m4s"),
+            independent,
+        }
+    }
+
+    /// Ten 2 s segments of ten 0.2 s parts; the first three are complete
+    /// with parts listed on the last two, three parts of the next are out.
+    fn low_latency() -> MediaPlaylist {
+        let mut segments: Vec<SegmentEntry> = (0..10)
+            .map(|i| seg(100 + i, 2.0, i == 1, "init.mp4"))
+            .collect();
+        for s in segments.iter_mut().skip(8) {
+            s.parts = (0..10).map(|k| part(s.seq * 10 + k, 0.2, k == 0)).collect();
+        }
+        MediaPlaylist {
+            target_duration: 2.0,
+            discontinuity_sequence: 4,
+            segments,
+            ended: false,
+            low_latency: Some(LowLatency {
+                part_target: 0.21667,
+                open_parts: (0..3).map(|k| part(1100 + k, 0.2, k == 0)).collect(),
+                open_discontinuity: false,
+                open_map_uri: Some("init.mp4".into()),
+                open_program_date_time_ms: Some(1_700_000_020_000),
+                preload_hint: Some("p1103.m4s".into()),
+            }),
+        }
+    }
+
+    #[test]
+    fn renders_parts_server_control_and_preload_hint() {
+        let s = low_latency().render();
+        assert!(s.contains("#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,CAN-SKIP-UNTIL=12.0,PART-HOLD-BACK=0.650,HOLD-BACK=6.0\n#EXT-X-PART-INF:PART-TARGET=0.21667\n"), "{s}");
+        assert_eq!(s.matches("#EXT-X-PART:").count(), 23, "{s}");
+        assert!(s.contains("#EXT-X-PART:DURATION=0.20000,URI=\"p1080.m4s\",INDEPENDENT=YES\n#EXT-X-PART:DURATION=0.20000,URI=\"p1081.m4s\"\n"), "{s}");
+        // The open segment's tags come before its first part, the hint last.
+        assert!(s.ends_with("seg109.m4s\n#EXT-X-PROGRAM-DATE-TIME:2023-11-14T22:13:40.000Z\n#EXT-X-PART:DURATION=0.20000,URI=\"p1100.m4s\",INDEPENDENT=YES\n#EXT-X-PART:DURATION=0.20000,URI=\"p1101.m4s\"\n#EXT-X-PART:DURATION=0.20000,URI=\"p1102.m4s\"\n#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"p1103.m4s\"\n"), "{s}");
+        let mut ended = low_latency();
+        ended.ended = true;
+        let e = ended.render();
+        assert!(!e.contains("PRELOAD-HINT") && !e.contains("p110"), "{e}");
+    }
+
+    #[test]
+    fn delta_update_skips_old_segments_and_keeps_the_sequence_numbers() {
+        let p = low_latency();
+        // 0.6 s open + 2 s per segment: segment 103 ends 12.6 s before the
+        // end of the playlist, 104 only 10.6 s.
+        assert_eq!(p.skippable(), 4);
+        let d = p.render_delta().unwrap();
+        assert!(d.contains("#EXT-X-VERSION:9\n"), "{d}");
+        assert!(
+            d.contains("#EXT-X-MEDIA-SEQUENCE:100\n#EXT-X-DISCONTINUITY-SEQUENCE:4\n"),
+            "{d}"
+        );
+        assert!(
+            d.contains("#EXT-X-SKIP:SKIPPED-SEGMENTS=4\n#EXT-X-MAP:URI=\"init.mp4\"\n"),
+            "{d}"
+        );
+        assert!(!d.contains("seg103.m4s") && d.contains("seg104.m4s"), "{d}");
+        // The discontinuity before segment 101 is inside the skipped range.
+        assert!(!d.contains("#EXT-X-DISCONTINUITY\n"), "{d}");
+        let short = MediaPlaylist {
+            segments: p.segments[..5].to_vec(),
+            ..p.clone()
+        };
+        assert_eq!(short.render_delta(), None);
     }
 
     #[test]

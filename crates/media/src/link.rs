@@ -22,7 +22,7 @@ pub const VERSION: u32 = 1;
 pub const MAX_FRAME: usize = 32 * 1024 * 1024;
 
 /// What stream a link connection carries.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct StreamInfo {
     pub version: u32,
     pub stream_id: i64,

@@ -1,23 +1,25 @@
 //! packagerd's admin listener: /status and /metrics.
 
 use crate::registry::Registry;
+use crate::viewers::Viewers;
 use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
 use std::sync::Arc;
 
 /// The admin router.
-pub fn router(token: String, registry: Arc<Registry>) -> Router {
+pub fn router(token: String, registry: Arc<Registry>, viewers: Arc<Viewers>) -> Router {
     let api = Router::new()
         .route("/status", get(status))
-        .with_state(registry.clone());
+        .with_state((registry.clone(), viewers.clone()));
     stage_core::http::admin_router(token, api, move || {
         let r = registry.clone();
-        async move { metrics(&r) }
+        let v = viewers.clone();
+        async move { metrics(&r, &v) }
     })
 }
 
-fn streams(registry: &Registry) -> Vec<serde_json::Value> {
+fn streams(registry: &Registry, viewers: &Viewers) -> Vec<serde_json::Value> {
     let mut v: Vec<serde_json::Value> = registry
         .all()
         .iter()
@@ -28,6 +30,12 @@ fn streams(registry: &Registry) -> Vec<serde_json::Value> {
                 "stream_id": s.stream_id,
                 "state": if s.ended { "ended" } else { "live" },
                 "segments": s.segment_count,
+                "media_sequence": s.open_msn,
+                "part_target": s.part_target,
+                "long_parts": s.long_parts,
+                "keyframeless_cuts": s.forced_cuts,
+                "viewers": viewers.count(s.stream_id),
+                "peak_viewers": viewers.peak(s.stream_id),
                 "bandwidth": s.bandwidth,
                 "codecs": s.codecs,
                 "resolution": s.resolution.map(|(w, h)| format!("{w}x{h}")),
@@ -38,15 +46,17 @@ fn streams(registry: &Registry) -> Vec<serde_json::Value> {
     v
 }
 
-async fn status(State(registry): State<Arc<Registry>>) -> Json<serde_json::Value> {
+async fn status(
+    State((registry, viewers)): State<(Arc<Registry>, Arc<Viewers>)>,
+) -> Json<serde_json::Value> {
     Json(serde_json::json!({
         "daemon": "packagerd",
         "version": env!("CARGO_PKG_VERSION"),
-        "streams": streams(&registry),
+        "streams": streams(&registry, &viewers),
     }))
 }
 
-fn metrics(registry: &Registry) -> String {
+fn metrics(registry: &Registry, viewers: &Viewers) -> String {
     use stage_core::http::metric_family;
     let snaps: Vec<_> = registry
         .all()
@@ -61,5 +71,10 @@ fn metrics(registry: &Registry) -> String {
         .map(|s| (Some(s.channel.as_str()), s.bandwidth))
         .collect();
     metric_family(&mut out, "stage_packager_bandwidth_bps", "gauge", &bw);
+    let v: Vec<_> = snaps
+        .iter()
+        .map(|s| (Some(s.channel.as_str()), viewers.count(s.stream_id)))
+        .collect();
+    metric_family(&mut out, "stage_packager_viewers", "gauge", &v);
     out
 }

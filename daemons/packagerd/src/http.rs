@@ -1,20 +1,25 @@
 //! packagerd's public HTTP surface: HLS from memory, channel info, the
 //! player page. Routes per ARCHITECTURE.md.
 
-use crate::registry::Registry;
+use crate::registry::{Registry, Snapshot, StreamHandle};
+use crate::viewers::{SESSION_HEADER, ViewerKey, Viewers};
 use crate::web;
-use axum::extract::{Path, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::extract::{ConnectInfo, Path, RawQuery, State};
+use axum::http::HeaderMap;
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use stage_core::Db;
+use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// What the handlers share.
 #[derive(Clone)]
 pub struct AppState {
     pub registry: Arc<Registry>,
+    pub viewers: Arc<Viewers>,
     pub db: Db,
     pub cors: Option<HeaderValue>,
     pub web_dir: Option<std::path::PathBuf>,
@@ -34,13 +39,35 @@ pub fn router(state: AppState) -> Router {
         .route("/static/{file}", get(static_file))
         .with_state(state)
         .layer(axum::middleware::from_fn(
-            move |req, next: axum::middleware::Next| {
+            move |req: axum::extract::Request, next: axum::middleware::Next| {
                 let cors = cors.clone();
                 async move {
-                    let mut res = next.run(req).await;
+                    let preflight = req.method() == Method::OPTIONS;
+                    let mut res = match (&cors, preflight) {
+                        (Some(_), true) => StatusCode::NO_CONTENT.into_response(),
+                        _ => next.run(req).await,
+                    };
                     if let Some(v) = cors {
-                        res.headers_mut()
-                            .insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, v);
+                        let h = res.headers_mut();
+                        h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, v);
+                        h.insert(
+                            header::ACCESS_CONTROL_EXPOSE_HEADERS,
+                            HeaderValue::from_static(COMPLETED_AT),
+                        );
+                        if preflight {
+                            h.insert(
+                                header::ACCESS_CONTROL_ALLOW_METHODS,
+                                HeaderValue::from_static("GET, HEAD, OPTIONS"),
+                            );
+                            h.insert(
+                                header::ACCESS_CONTROL_ALLOW_HEADERS,
+                                HeaderValue::from_static(crate::viewers::SESSION_HEADER),
+                            );
+                            h.insert(
+                                header::ACCESS_CONTROL_MAX_AGE,
+                                HeaderValue::from_static("86400"),
+                            );
+                        }
                     }
                     res
                 }
@@ -81,20 +108,209 @@ async fn multivariant(State(s): State<AppState>, Path(channel): Path<String>) ->
     }
 }
 
-async fn media_playlist(State(s): State<AppState>, Path(channel): Path<String>) -> Response {
+/// The LL-HLS delivery directives of a playlist request (RFC 8216bis 6.2.5).
+#[derive(Debug, Default, PartialEq)]
+pub struct HlsQuery {
+    pub msn: Option<u64>,
+    pub part: Option<u64>,
+    pub skip: bool,
+    /// Only `_HLS_` directives, each once, in the spec's order: a shared
+    /// cache may keep the response under this URL.
+    pub canonical: bool,
+}
+
+/// Parses `_HLS_msn`, `_HLS_part` and `_HLS_skip`; other parameters (cache
+/// busters) are ignored but make the query non-canonical.
+pub fn parse_hls_query(q: Option<&str>) -> Result<HlsQuery, String> {
+    let mut out = HlsQuery {
+        canonical: true,
+        ..HlsQuery::default()
+    };
+    let mut last_rank = -1;
+    for pair in q.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let rank = match k {
+            "_HLS_msn" => {
+                out.msn = Some(
+                    v.parse()
+                        .map_err(|_| format!("_HLS_msn={v}: not a number"))?,
+                );
+                0
+            }
+            "_HLS_part" => {
+                out.part = Some(
+                    v.parse()
+                        .map_err(|_| format!("_HLS_part={v}: not a number"))?,
+                );
+                1
+            }
+            "_HLS_skip" => {
+                out.skip = match v {
+                    "YES" | "v2" => true,
+                    _ => return Err(format!("_HLS_skip={v}: must be YES or v2")),
+                };
+                2
+            }
+            _ => {
+                out.canonical = false;
+                continue;
+            }
+        };
+        if rank <= last_rank {
+            out.canonical = false;
+        }
+        last_rank = rank;
+    }
+    if out.part.is_some() && out.msn.is_none() {
+        return Err("_HLS_part needs _HLS_msn".into());
+    }
+    Ok(out)
+}
+
+/// The spec's Advance Part Limit: how many parts past the last one a
+/// blocking request may ask for before it is refused.
+const ADVANCE_PART_LIMIT: u64 = 3;
+/// Header on parts, segments and playlists: Unix ms when the (newest) part
+/// was complete, for latency measurements.
+pub const COMPLETED_AT: &str = "stage-completed-at";
+
+fn bad_request(message: String) -> Response {
+    (
+        StatusCode::BAD_REQUEST,
+        [(header::CACHE_CONTROL, "no-cache")],
+        Json(serde_json::json!({"error": "bad_request", "message": message})),
+    )
+        .into_response()
+}
+
+fn unavailable(message: &str) -> Response {
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        [(header::CACHE_CONTROL, "no-cache")],
+        Json(serde_json::json!({"error": "unavailable", "message": message})),
+    )
+        .into_response()
+}
+
+/// Whether a blocking request asks for more than the spec lets a server
+/// wait for: a segment past the next two, or parts past the advance limit.
+fn too_far_ahead(snap: &Snapshot, msn: u64, part: Option<u64>) -> bool {
+    if msn > snap.open_msn + 1 {
+        return true;
+    }
+    match part {
+        Some(p) if msn == snap.open_msn => p >= snap.open_parts + ADVANCE_PART_LIMIT,
+        Some(p) if msn > snap.open_msn => p >= ADVANCE_PART_LIMIT,
+        _ => false,
+    }
+}
+
+/// Waits until `ready` holds for the stream's snapshot, at most three target
+/// durations (the spec's bound for blocking requests).
+async fn wait_for(
+    h: &StreamHandle,
+    ready: impl Fn(&Snapshot) -> bool,
+) -> Result<Arc<Snapshot>, Response> {
+    let mut rx = h.snapshot.clone();
+    let first = rx.borrow_and_update().clone();
+    if ready(&first) {
+        return Ok(first);
+    }
+    let limit = Duration::from_secs(3 * first.target_duration_secs.max(1));
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        match tokio::time::timeout_at(deadline, rx.changed()).await {
+            Ok(Ok(())) => {
+                let snap = rx.borrow_and_update().clone();
+                if ready(&snap) {
+                    return Ok(snap);
+                }
+            }
+            Ok(Err(_)) => return Err(not_found("stream")),
+            Err(_) => return Err(unavailable("not ready within three target durations")),
+        }
+    }
+}
+
+/// Counts the request towards the stream's viewers.
+fn touch(s: &AppState, h: &StreamHandle, headers: &HeaderMap, addr: SocketAddr) {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let who = ViewerKey::from_request(
+        header(SESSION_HEADER),
+        Some(addr.ip()),
+        header("user-agent").unwrap_or(""),
+    );
+    s.viewers
+        .touch(h.info.stream_id, who, stage_core::time::now_ms());
+}
+
+async fn media_playlist(
+    State(s): State<AppState>,
+    Path(channel): Path<String>,
+    RawQuery(query): RawQuery,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> Response {
     let Some(h) = s.registry.get(&channel) else {
         return not_found("stream");
     };
-    let snap = h.snapshot.borrow().clone();
+    touch(&s, &h, &headers, addr);
+    let q = match parse_hls_query(query.as_deref()) {
+        Ok(q) => q,
+        Err(m) => return bad_request(m),
+    };
+    let snap = match q.msn {
+        Some(msn) => {
+            let now = h.snapshot.borrow().clone();
+            if !now.ended && too_far_ahead(&now, msn, q.part) {
+                return bad_request(format!(
+                    "_HLS_msn={msn}{} is too far ahead of the live edge",
+                    q.part
+                        .map(|p| format!(" _HLS_part={p}"))
+                        .unwrap_or_default()
+                ));
+            }
+            match wait_for(&h, |snap| snap.has(msn, q.part)).await {
+                Ok(snap) => snap,
+                Err(r) => return r,
+            }
+        }
+        None => h.snapshot.borrow().clone(),
+    };
     if snap.segment_count == 0 {
         return not_found("playlist (stream starting)");
     }
+    let body = match (&snap.delta_playlist, q.skip) {
+        (Some(delta), true) => delta.clone(),
+        _ => snap.media_playlist.clone(),
+    };
+    // A blocking response stays valid (it holds at least what was asked
+    // for); a plain reload is stale after a part.
+    let cache = if snap.ended {
+        "public, max-age=60".to_string()
+    } else if q.msn.is_some() && q.canonical {
+        format!("public, max-age={}", 6 * snap.target_duration_secs)
+    } else if q.msn.is_some() || !q.canonical {
+        "no-cache".to_string()
+    } else {
+        PLAYLIST_CACHE.to_string()
+    };
     (
         [
-            (header::CONTENT_TYPE, PLAYLIST_TYPE),
-            (header::CACHE_CONTROL, PLAYLIST_CACHE),
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(PLAYLIST_TYPE),
+            ),
+            (
+                header::CACHE_CONTROL,
+                HeaderValue::from_str(&cache).unwrap_or(HeaderValue::from_static("no-cache")),
+            ),
+            (
+                HeaderName::from_static(COMPLETED_AT),
+                HeaderValue::from(snap.last_part_at_ms),
+            ),
         ],
-        snap.media_playlist.clone(),
+        body,
     )
         .into_response()
 }
@@ -102,12 +318,26 @@ async fn media_playlist(State(s): State<AppState>, Path(channel): Path<String>) 
 async fn media_file(
     State(s): State<AppState>,
     Path((channel, file)): Path<(String, String)>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
 ) -> Response {
     let Some(h) = s.registry.get(&channel) else {
         return not_found("stream");
     };
-    let data = h.snapshot.borrow().segments.get(&file).cloned();
-    let Some(data) = data else {
+    touch(&s, &h, &headers, addr);
+    let now = h.snapshot.borrow().clone();
+    let found = match now.files.get(&file) {
+        Some(f) => Some(f.clone()),
+        // The preload hint's part: answered the moment it is complete.
+        None if file == now.next_part_uri && !now.ended => {
+            match wait_for(&h, |snap| snap.files.contains_key(&file) || snap.ended).await {
+                Ok(snap) => snap.files.get(&file).cloned(),
+                Err(r) => return r,
+            }
+        }
+        None => None,
+    };
+    let Some(f) = found else {
         return not_found("segment");
     };
     let ctype = if file.ends_with(".mp4") {
@@ -115,14 +345,21 @@ async fn media_file(
     } else {
         "video/iso.segment"
     };
-    (
+    let mut res = (
         [
             (header::CONTENT_TYPE, ctype),
             (header::CACHE_CONTROL, SEGMENT_CACHE),
         ],
-        data,
+        f.data,
     )
-        .into_response()
+        .into_response();
+    if f.completed_at_ms > 0 {
+        res.headers_mut().insert(
+            HeaderName::from_static(COMPLETED_AT),
+            HeaderValue::from(f.completed_at_ms),
+        );
+    }
+    res
 }
 
 async fn channel_info(State(s): State<AppState>, Path(channel): Path<String>) -> Response {
@@ -170,6 +407,7 @@ async fn channel_live(State(s): State<AppState>, Path(channel): Path<String>) ->
             "codecs": snap.codecs,
             "resolution": snap.resolution.map(|(w, h)| format!("{w}x{h}")),
             "bandwidth": snap.bandwidth,
+            "viewers": s.viewers.count(snap.stream_id),
         }),
         _ => {
             match s.db.channel(&channel).await {
@@ -183,7 +421,7 @@ async fn channel_live(State(s): State<AppState>, Path(channel): Path<String>) ->
                         .into_response();
                 }
             }
-            serde_json::json!({"live": false, "ready": false, "stream_id": null, "started_at": null, "playlist_url": null})
+            serde_json::json!({"live": false, "ready": false, "stream_id": null, "started_at": null, "playlist_url": null, "viewers": 0})
         }
     };
     ([(header::CACHE_CONTROL, "no-cache")], Json(body)).into_response()

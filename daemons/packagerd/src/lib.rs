@@ -6,12 +6,14 @@
 //! - `registry`: live streams; one task per stream owns its `segmenter`.
 //! - `segmenter`: access units → segments + playlist (pure).
 //! - `http`: public routes; `admin`: /status and /metrics; `web`: player assets.
+//! - `viewers`: playback sessions per stream, recorded in the database.
 
 pub mod admin;
 pub mod http;
 pub mod link_server;
 pub mod registry;
 pub mod segmenter;
+pub mod viewers;
 pub mod web;
 
 use stage_core::{Config, Db};
@@ -59,6 +61,7 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let registry = registry::Registry::new(registry::Settings {
         target_ms: cfg.packagerd.segment_duration.0.as_millis() as i64,
+        part_target_ms: cfg.packagerd.part_duration.0.as_millis() as i64,
         window: cfg.packagerd.playlist_segments,
     });
     let cors = if cfg.packagerd.cors_allow_origin.is_empty() {
@@ -75,9 +78,11 @@ pub async fn run(
         "packagerd listening"
     );
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let viewers = viewers::Viewers::new();
     let state = http::AppState {
         registry: registry.clone(),
-        db,
+        viewers: viewers.clone(),
+        db: db.clone(),
         cors,
         web_dir: cfg.packagerd.web_dir.clone(),
     };
@@ -90,15 +95,17 @@ pub async fn run(
     ));
     let admin = tokio::spawn(stage_core::http::serve(
         l.admin,
-        admin::router(admin_token, registry.clone()),
+        admin::router(admin_token, registry.clone(), viewers.clone()),
         async move { stage_core::telemetry::stopped(&mut s2).await },
     ));
-    let link = tokio::spawn(link_server::run(l.media, registry, stop_rx));
+    let link = tokio::spawn(link_server::run(l.media, registry, stop_rx.clone()));
+    let counting = tokio::spawn(viewers.run(db, stop_rx));
     shutdown.await;
     tracing::info!("packagerd shutting down");
     let _ = stop_tx.send(true);
     let _ = link.await;
     let _ = public.await;
     let _ = admin.await;
+    let _ = counting.await;
     Ok(())
 }

@@ -69,7 +69,16 @@ async fn serve(mut sock: TcpStream, registry: Arc<Registry>) -> anyhow::Result<(
             link::VERSION
         );
     }
-    let handle = registry.attach(info);
+    let handle = registry.attach(info.clone());
+    // The stream task learns of a resume (ingestd replays its GOP next).
+    if handle
+        .tx
+        .send(Input::Media(LinkMessage::Start(info)))
+        .await
+        .is_err()
+    {
+        anyhow::bail!("stream {} already finished", handle.info.stream_id);
+    }
     loop {
         match read_message(&mut sock, &mut buf).await {
             Ok(Some(msg)) => {

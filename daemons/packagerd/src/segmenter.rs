@@ -1,16 +1,31 @@
-//! Access units → CMAF segments and the live playlist, for one stream.
+//! Access units → CMAF parts, segments and the live LL-HLS playlist, for one
+//! stream.
 //!
 //! Pure and synchronous (no sockets, no clocks): the stream task feeds it link
-//! messages and publishes what it produces. Segments are cut at the first
-//! video keyframe at or after the target duration (at the target for
-//! audio-only streams). Audio that arrives after the cut point moves to the
-//! next segment so both tracks of a segment cover the same span.
+//! messages and publishes what it produces. Written here rather than taken
+//! from a crate because LL-HLS packaging is the product's core and no crate
+//! does it for a live, sans-IO pipeline.
+//!
+//! - A **part** is one CMAF chunk (`moof`+`mdat`). It closes when the next
+//!   frame of the main track (video; audio for audio-only streams) would push
+//!   it past the part target, so every part's duration is at most
+//!   `PART-TARGET` and at least ~90% of it (save a segment's last part).
+//! - A **segment** is the concatenation of its parts, so its `EXTINF` is
+//!   exactly their sum. It closes at the first keyframe once the target
+//!   duration is reached; when the encoder sends no keyframe in time it closes
+//!   at a part boundary before its rounded duration would exceed
+//!   `EXT-X-TARGETDURATION` (that next segment is then not independent).
+//! - Audio that arrives after a cut point moves to the next part, so both
+//!   tracks of a part cover the same span.
+//! - Part URIs carry a number that runs across segments (`s7-p1234.m4s`), so
+//!   the preload hint always names the part that really comes next, whether or
+//!   not a segment boundary falls before it.
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use stage_media::aac::AacConfig;
 use stage_media::avc::AvcConfig;
 use stage_media::fmp4::{self, Sample, Track, TrackConfig, TrackRun};
-use stage_media::hls::{MediaPlaylist, SegmentEntry, Variant};
+use stage_media::hls::{LowLatency, MediaPlaylist, PartEntry, SegmentEntry, Variant};
 use stage_media::link::{Frame, LinkMessage};
 use std::collections::{BTreeMap, VecDeque};
 
@@ -23,11 +38,31 @@ const HEADROOM_MS: i64 = 10_000;
 const CUT_TOLERANCE_MS: i64 = 50;
 /// A DTS leap forward larger than this is a clock jump, not a slow frame.
 const MAX_GAP_MS: i64 = 5_000;
-/// A DTS step back larger than this is a clock reset; smaller ones are
-/// replays after a link resume (up to a GOP) or jitter, and are dropped.
-const MAX_BACK_JUMP_MS: i64 = 30_000;
+/// A DTS step back larger than this is a clock reset. Smaller steps are
+/// encoder jitter: the frame is kept, nudged just past its predecessor.
+const MAX_BACK_STEP_MS: i64 = 1_000;
+/// While ingestd replays frames after a link resume, steps back up to this
+/// far are the replay (dropped), not a reset.
+const MAX_REPLAY_MS: i64 = 60_000;
 /// Where a re-anchored track continues: just after the last frame.
 const JUMP_STEP_MS: i64 = 40;
+/// Complete segments whose parts are listed in the playlist (the spec asks
+/// to drop parts more than three target durations from the end).
+const LISTED_PART_SEGMENTS: usize = 2;
+/// Complete segments whose parts stay fetchable (one more, for late clients).
+const KEPT_PART_SEGMENTS: usize = 3;
+/// Part numbers of a stream that resumes in a restarted packagerd start
+/// this many times its first sequence number, past anything served before.
+const PART_NUMBER_STRIDE: u64 = 1_000;
+
+/// A finished part.
+#[derive(Debug, Clone)]
+pub struct Part {
+    /// Runs across the stream's segments.
+    pub number: u64,
+    pub entry: PartEntry,
+    pub data: Bytes,
+}
 
 /// A finished media segment.
 #[derive(Debug, Clone)]
@@ -35,6 +70,8 @@ pub struct Segment {
     pub entry: SegmentEntry,
     pub data: Bytes,
     pub video_frames: u32,
+    /// Its parts while they are fetchable (emptied as the segment ages).
+    pub parts: Vec<Part>,
 }
 
 #[derive(Debug, Clone)]
@@ -43,13 +80,26 @@ struct Pending {
     frame: Frame,
 }
 
+/// The segment being written.
+#[derive(Debug)]
+struct OpenSegment {
+    start_ms: i64,
+    pdt_ms: i64,
+    discontinuity: bool,
+    independent: bool,
+    init_id: u64,
+    tracks: Vec<Track>,
+    parts: Vec<Part>,
+    video_frames: u32,
+}
+
+/// The part being written.
 #[derive(Debug, Default)]
-struct Current {
+struct OpenPart {
     start_ms: Option<i64>,
+    independent: bool,
     video: Vec<Pending>,
     audio: Vec<Pending>,
-    pdt_ms: Option<i64>,
-    discontinuity: bool,
 }
 
 /// Errors that end the stream (bad configs the ingest let through).
@@ -57,43 +107,78 @@ struct Current {
 #[error("{0}")]
 pub struct SegmenterError(pub String);
 
+/// What one input changed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Changed {
+    pub part: bool,
+    pub segment: bool,
+}
+
+impl Changed {
+    pub fn any(self) -> bool {
+        self.part || self.segment
+    }
+}
+
 /// One stream's packager state.
 pub struct Segmenter {
     stream_id: i64,
     target_ms: i64,
+    part_target_cfg_ms: f64,
+    /// The advertised part target, fixed when the first part closes.
+    part_target_ms: Option<f64>,
     window: usize,
     keep: usize,
     avc: Option<AvcConfig>,
     aac: Option<AacConfig>,
-    /// (id, bytes, tracks) of the init segment new segments use.
-    init: Option<(u64, Bytes, Vec<Track>)>,
+    /// (id, tracks) of the init segment new segments use.
+    init: Option<(u64, Vec<Track>)>,
     inits: BTreeMap<u64, Bytes>,
     configs_changed: bool,
-    cur: Current,
+    open: Option<OpenSegment>,
+    part: OpenPart,
     base_ms: Option<i64>,
     last_video_dts: Option<i64>,
     last_audio_dts: Option<i64>,
+    replaying_video: bool,
+    replaying_audio: bool,
     audio_next: Option<u64>,
     next_seq: u64,
+    next_part: u64,
+    fragment_seq: u32,
     disc_pending: bool,
     disc_base: u64,
     dropped_disc: u64,
     segments: VecDeque<Segment>,
-    last_video_duration: u32,
+    /// Recent positive DTS steps of the main track, for the frame duration.
+    steps: VecDeque<i64>,
+    last_main_dts: Option<i64>,
     shift_video_ms: i64,
     shift_audio_ms: i64,
     /// Latest output DTS of any track.
     high_water_ms: Option<i64>,
+    /// Parts that ran over the part target (a frame gap longer than a part).
+    pub long_parts: u64,
+    /// Segments cut without a keyframe (keyframe interval over the target).
+    pub forced_cuts: u64,
     ended: bool,
 }
 
 impl Segmenter {
     /// A segmenter whose first segment is `first_seq` (non-zero when a
     /// restarted packagerd resumes a stream, so numbers keep growing).
-    pub fn new(stream_id: i64, target_ms: i64, window: usize, first_seq: u64) -> Segmenter {
+    pub fn new(
+        stream_id: i64,
+        target_ms: i64,
+        part_target_ms: i64,
+        window: usize,
+        first_seq: u64,
+    ) -> Segmenter {
         Segmenter {
             stream_id,
             target_ms,
+            part_target_cfg_ms: part_target_ms.max(20) as f64,
+            part_target_ms: None,
             window,
             keep: window + 2,
             avc: None,
@@ -101,26 +186,34 @@ impl Segmenter {
             init: None,
             inits: BTreeMap::new(),
             configs_changed: false,
-            cur: Current::default(),
+            open: None,
+            part: OpenPart::default(),
             base_ms: None,
             last_video_dts: None,
             last_audio_dts: None,
+            replaying_video: false,
+            replaying_audio: false,
             audio_next: None,
             next_seq: first_seq,
+            next_part: first_seq * PART_NUMBER_STRIDE,
+            fragment_seq: 1,
             disc_pending: first_seq > 0,
             disc_base: first_seq,
             dropped_disc: 0,
             segments: VecDeque::new(),
-            last_video_duration: 3000,
+            steps: VecDeque::new(),
+            last_main_dts: None,
             shift_video_ms: 0,
             shift_audio_ms: 0,
             high_water_ms: None,
+            long_parts: 0,
+            forced_cuts: 0,
             ended: false,
         }
     }
 
-    /// Feeds one link message; returns true when a segment was completed.
-    pub fn push(&mut self, msg: LinkMessage) -> Result<bool, SegmenterError> {
+    /// Feeds one link message; says whether a part or segment was completed.
+    pub fn push(&mut self, msg: LinkMessage) -> Result<Changed, SegmenterError> {
         match msg {
             LinkMessage::VideoConfig(rec) => {
                 let cfg = AvcConfig::parse(rec)
@@ -129,7 +222,7 @@ impl Segmenter {
                     self.avc = Some(cfg);
                     self.configs_changed = true;
                 }
-                Ok(false)
+                Ok(Changed::default())
             }
             LinkMessage::AudioConfig(asc) => {
                 let cfg = AacConfig::parse(asc)
@@ -138,13 +231,21 @@ impl Segmenter {
                     self.aac = Some(cfg);
                     self.configs_changed = true;
                 }
-                Ok(false)
+                Ok(Changed::default())
             }
-            LinkMessage::Video(f) => self.video(f),
-            LinkMessage::Audio(f) => self.audio(f),
+            LinkMessage::Video(f) => Ok(self.video(f)),
+            LinkMessage::Audio(f) => Ok(self.audio(f)),
             LinkMessage::Discontinuity => Ok(self.discontinuity()),
             LinkMessage::End(_) => Ok(self.finish()),
-            LinkMessage::Start(_) => Ok(false),
+            LinkMessage::Start(info) => {
+                // ingestd replays its buffered GOP after a link resume: what
+                // this segmenter already has is dropped, not nudged.
+                if info.resumed {
+                    self.replaying_video = true;
+                    self.replaying_audio = true;
+                }
+                Ok(Changed::default())
+            }
         }
     }
 
@@ -168,14 +269,9 @@ impl Segmenter {
             });
         }
         let id = self.next_seq;
-        let bytes = fmp4::init_segment(&tracks);
-        self.inits.insert(id, bytes.clone());
-        self.init = Some((id, bytes, tracks));
+        self.inits.insert(id, fmp4::init_segment(&tracks));
+        self.init = Some((id, tracks));
         self.configs_changed = false;
-    }
-
-    fn base(&mut self, dts: i64) -> i64 {
-        *self.base_ms.get_or_insert(dts)
     }
 
     /// Maps a frame onto the output timeline. When the encoder's clock jumps
@@ -183,16 +279,34 @@ impl Segmenter {
     /// latest frame so timestamps stay monotonic; a jump of the main track
     /// (video, or audio when there is no video) also starts a new segment
     /// after a discontinuity.
-    fn remap(&mut self, mut f: Frame, video: bool) -> Frame {
-        let shift = if video {
-            self.shift_video_ms
+    fn remap(&mut self, mut f: Frame, video: bool) -> (Frame, Changed) {
+        let (shift, last, replaying) = if video {
+            (
+                self.shift_video_ms,
+                self.last_video_dts,
+                self.replaying_video,
+            )
         } else {
-            self.shift_audio_ms
+            (
+                self.shift_audio_ms,
+                self.last_audio_dts,
+                self.replaying_audio,
+            )
         };
         let out = f.dts_ms + shift;
-        if let Some(high) = self.high_water_ms
-            && (out < high - MAX_BACK_JUMP_MS || out > high + MAX_GAP_MS)
-        {
+        let back_limit = if replaying {
+            MAX_REPLAY_MS
+        } else {
+            MAX_BACK_STEP_MS
+        };
+        let jumped = match (last, self.high_water_ms) {
+            (Some(l), _) if out < l - back_limit => true,
+            (None, Some(h)) if out < h - MAX_REPLAY_MS => true,
+            (_, Some(h)) => out > h + MAX_GAP_MS,
+            _ => false,
+        };
+        let mut changed = Changed::default();
+        if jumped && let Some(high) = self.high_water_ms {
             let anchored = high + JUMP_STEP_MS;
             let new_shift = anchored - f.dts_ms;
             if video {
@@ -201,7 +315,7 @@ impl Segmenter {
                 self.shift_audio_ms = new_shift;
             }
             if video || self.avc.is_none() {
-                self.discontinuity();
+                changed = self.discontinuity();
             } else {
                 self.last_audio_dts = None;
                 self.audio_next = None;
@@ -211,83 +325,233 @@ impl Segmenter {
             f.dts_ms = out;
         }
         self.high_water_ms = Some(self.high_water_ms.map_or(f.dts_ms, |h| h.max(f.dts_ms)));
-        f
+        (f, changed)
     }
 
-    fn video(&mut self, f: Frame) -> Result<bool, SegmenterError> {
+    fn video(&mut self, f: Frame) -> Changed {
         if self.avc.is_none() || self.ended {
-            return Ok(false);
+            return Changed::default();
         }
-        let f = self.remap(f, true);
-        if self.last_video_dts.is_some_and(|l| f.dts_ms <= l) {
-            return Ok(false); // replayed after a link resume, or non-monotonic: drop
-        }
-        self.base(f.dts_ms);
-        let mut cut = false;
-        if self.cur.video.is_empty() {
-            if !f.keyframe {
-                return Ok(false); // a segment must start with a keyframe
-            }
-        } else if f.keyframe
-            && f.dts_ms - self.cur.start_ms.unwrap_or(f.dts_ms) >= self.target_ms - CUT_TOLERANCE_MS
+        let (mut f, mut changed) = self.remap(f, true);
+        if let Some(last) = self.last_video_dts
+            && f.dts_ms <= last
         {
-            self.close_segment(Some(f.dts_ms));
-            cut = true;
+            if self.replaying_video {
+                return changed; // replayed after a link resume: already have it
+            }
+            // A non-increasing DTS from the encoder: keep the frame (later
+            // frames may reference it), just after its predecessor.
+            f.cts_ms += (f.dts_ms - (last + 1)) as i32;
+            f.dts_ms = last + 1;
+        } else {
+            self.replaying_video = false;
         }
-        if self.configs_changed && self.cur.video.is_empty() {
-            self.ensure_init();
-        }
+        self.base_ms.get_or_insert(f.dts_ms);
         self.last_video_dts = Some(f.dts_ms);
-        self.start_if_empty(f.dts_ms, f.wallclock_ms);
-        self.cur.video.push(Pending {
-            dts_ms: f.dts_ms,
-            frame: f,
-        });
-        Ok(cut)
+        let c = self.main_frame(f, true);
+        changed.part |= c.part;
+        changed.segment |= c.segment;
+        changed
     }
 
-    fn audio(&mut self, f: Frame) -> Result<bool, SegmenterError> {
+    fn audio(&mut self, f: Frame) -> Changed {
         if self.aac.is_none() || self.ended {
-            return Ok(false);
+            return Changed::default();
         }
-        let f = self.remap(f, false);
+        let (f, changed) = self.remap(f, false);
         if self.last_audio_dts.is_some_and(|l| f.dts_ms <= l) {
-            return Ok(false);
+            return changed; // a replay or a duplicate: audio frames stand alone
         }
-        let video = self.avc.is_some();
+        self.replaying_audio = false;
         self.last_audio_dts = Some(f.dts_ms);
-        if video && self.cur.video.is_empty() {
-            // Wait for the first keyframe so audio and video start together.
-            return Ok(false);
-        }
-        self.base(f.dts_ms);
-        let mut cut = false;
-        if !video {
-            if self.configs_changed && self.cur.audio.is_empty() {
-                self.ensure_init();
+        if self.avc.is_some() {
+            if self.open.is_none() {
+                // Wait for the first keyframe so audio and video start together.
+                return changed;
             }
-            if let Some(start) = self.cur.start_ms
-                && f.dts_ms - start >= self.target_ms
-            {
-                self.close_segment(Some(f.dts_ms));
-                cut = true;
-            }
-            self.start_if_empty(f.dts_ms, f.wallclock_ms);
+            self.base_ms.get_or_insert(f.dts_ms);
+            self.part.audio.push(Pending {
+                dts_ms: f.dts_ms,
+                frame: f,
+            });
+            return changed;
         }
-        self.cur.audio.push(Pending {
-            dts_ms: f.dts_ms,
-            frame: f,
-        });
-        Ok(cut)
+        self.base_ms.get_or_insert(f.dts_ms);
+        let c = self.main_frame(f, false);
+        Changed {
+            part: changed.part || c.part,
+            segment: changed.segment || c.segment,
+        }
     }
 
-    fn start_if_empty(&mut self, dts: i64, wallclock: i64) {
-        if self.cur.start_ms.is_none() {
-            self.ensure_init();
-            self.cur.start_ms = Some(dts);
-            self.cur.pdt_ms = Some(wallclock);
-            self.cur.discontinuity = std::mem::take(&mut self.disc_pending);
+    /// The main track's frame duration, ms: AAC frames are exact; video is
+    /// the median of recent DTS steps (30 fps until two frames are seen).
+    fn frame_ms(&self) -> f64 {
+        if self.avc.is_none() {
+            return self
+                .aac
+                .as_ref()
+                .map_or(21.333, |a| 1_024_000.0 / a.sample_rate as f64);
         }
+        if self.steps.is_empty() {
+            return self
+                .avc
+                .as_ref()
+                .and_then(|v| v.fps)
+                .filter(|f| *f > 1.0 && *f < 240.0)
+                .map_or(1000.0 / 30.0, |f| 1000.0 / f);
+        }
+        let mut s: Vec<i64> = self.steps.iter().copied().collect();
+        s.sort_unstable();
+        // Average around the median: ms-rounded steps (33, 33, 34) give 33.3.
+        let mid = s.len() / 2;
+        let lo = mid.saturating_sub(2);
+        let hi = (mid + 3).min(s.len());
+        s[lo..hi].iter().sum::<i64>() as f64 / (hi - lo) as f64
+    }
+
+    /// `PART-TARGET` in ms: a whole number of frames near the configured
+    /// target plus half a frame, so frame-aligned parts never exceed it even
+    /// with ms-rounded timestamps, and stay above 85% of it.
+    pub fn part_target_ms(&self) -> f64 {
+        if let Some(p) = self.part_target_ms {
+            return p;
+        }
+        let fd = self.frame_ms();
+        let n = (self.part_target_cfg_ms / fd).round().max(1.0);
+        n * fd + fd / 2.0
+    }
+
+    /// The longest segment whose duration still rounds to the target.
+    fn max_segment_ms(&self) -> f64 {
+        let td = (self.target_ms as f64 / 1000.0).round().max(1.0);
+        td * 1000.0 + 450.0
+    }
+
+    /// A frame of the main track: closes parts and segments before it as
+    /// due, then adds it to the current part.
+    fn main_frame(&mut self, f: Frame, video: bool) -> Changed {
+        if let Some(last) = self.last_main_dts {
+            let step = f.dts_ms - last;
+            if step > 0 && step < 1000 {
+                self.steps.push_back(step);
+                if self.steps.len() > 31 {
+                    self.steps.pop_front();
+                }
+            }
+        }
+        self.last_main_dts = Some(f.dts_ms);
+        let mut changed = Changed::default();
+        if let Some((seg_start, seg_independent)) =
+            self.open.as_ref().map(|o| (o.start_ms, o.independent))
+            && self.part.start_ms.is_some()
+        {
+            let start = self.part.start_ms.unwrap_or(f.dts_ms);
+            if (f.dts_ms - start) as f64 > self.part_target_ms() && self.main_frames() >= 2 {
+                // This frame came late (a gap, a DTS step): end the part
+                // before its last frame, which opens the next part, so the
+                // part stays within PART-TARGET.
+                if let Some(last) = self.pop_main(video) {
+                    self.close_part(last.dts_ms);
+                    self.part.start_ms = Some(last.dts_ms);
+                    self.part.independent = last.frame.keyframe;
+                    self.push_main(video, last);
+                    changed.part = true;
+                }
+            }
+            let seg_d = f.dts_ms - seg_start;
+            let needs_new_init = self.configs_changed && f.keyframe;
+            if f.keyframe
+                && seg_d > 0
+                && (seg_d >= self.target_ms - CUT_TOLERANCE_MS
+                    || !seg_independent
+                    || needs_new_init)
+            {
+                self.close_part(f.dts_ms);
+                self.close_segment();
+                changed = Changed {
+                    part: true,
+                    segment: true,
+                };
+            } else {
+                let pt = self.part_target_ms();
+                let start = self.part.start_ms.unwrap_or(f.dts_ms);
+                if (f.dts_ms - start) as f64 + self.frame_ms() > pt {
+                    self.close_part(f.dts_ms);
+                    changed.part = true;
+                }
+                let next_start = self.part.start_ms.unwrap_or(f.dts_ms);
+                if changed.part && (next_start - seg_start) as f64 + pt > self.max_segment_ms() {
+                    // No keyframe in time: cut anyway, the next segment is
+                    // not independent (players join at an independent part).
+                    self.close_segment();
+                    self.forced_cuts += 1;
+                    changed.segment = true;
+                    self.open_segment(next_start, f.wallclock_ms, false);
+                }
+            }
+        }
+        if self.open.is_none() {
+            if !f.keyframe {
+                return changed; // a stream starts with a keyframe
+            }
+            self.open_segment(f.dts_ms, f.wallclock_ms, true);
+        }
+        if self.part.start_ms.is_none() {
+            self.part.start_ms = Some(f.dts_ms);
+            self.part.independent = f.keyframe;
+        }
+        self.push_main(
+            video,
+            Pending {
+                dts_ms: f.dts_ms,
+                frame: f,
+            },
+        );
+        changed
+    }
+
+    fn main_frames(&self) -> usize {
+        if self.avc.is_some() {
+            self.part.video.len()
+        } else {
+            self.part.audio.len()
+        }
+    }
+
+    fn pop_main(&mut self, video: bool) -> Option<Pending> {
+        if video {
+            self.part.video.pop()
+        } else {
+            self.part.audio.pop()
+        }
+    }
+
+    fn push_main(&mut self, video: bool, p: Pending) {
+        if video {
+            self.part.video.push(p);
+        } else {
+            self.part.audio.push(p);
+        }
+    }
+
+    fn open_segment(&mut self, start_ms: i64, wallclock_ms: i64, independent: bool) {
+        if independent {
+            self.ensure_init();
+        }
+        let Some((init_id, tracks)) = self.init.clone() else {
+            return;
+        };
+        self.open = Some(OpenSegment {
+            start_ms,
+            pdt_ms: wallclock_ms,
+            discontinuity: std::mem::take(&mut self.disc_pending),
+            independent,
+            init_id,
+            tracks,
+            parts: Vec::new(),
+            video_frames: 0,
+        });
     }
 
     fn to_video_ticks(&self, ms: i64) -> u64 {
@@ -295,67 +559,68 @@ impl Segmenter {
             * (VIDEO_TIMESCALE as u64 / 1000)
     }
 
-    /// Closes the current segment; `next_dts` is where the next one starts.
-    fn close_segment(&mut self, next_dts: Option<i64>) -> bool {
-        if self.cur.start_ms.is_none() {
-            return false;
-        }
-        let Some((init_id, _, tracks)) = self.init.clone() else {
-            return false;
+    /// Closes the current part at `end_ms` (where the next one starts).
+    fn close_part(&mut self, end_ms: i64) {
+        let Some(open) = self.open.as_ref() else {
+            return;
         };
-        let mut cur = std::mem::take(&mut self.cur);
-        // Audio at or after the cut belongs to the next segment.
-        let mut carry = Vec::new();
-        if let (Some(cut), true) = (next_dts, !cur.video.is_empty()) {
-            let at = cur
+        let tracks = open.tracks.clone();
+        let mut part = std::mem::take(&mut self.part);
+        let Some(start_ms) = part.start_ms else {
+            self.part = part;
+            return;
+        };
+        let has_video = tracks
+            .iter()
+            .any(|t| matches!(t.config, TrackConfig::Video(_)));
+        // Audio at or after the cut belongs to the next part.
+        let carry = if has_video {
+            let at = part
                 .audio
                 .iter()
-                .position(|a| a.dts_ms >= cut)
-                .unwrap_or(cur.audio.len());
-            carry = cur.audio.split_off(at);
-        }
+                .position(|a| a.dts_ms >= end_ms)
+                .unwrap_or(part.audio.len());
+            part.audio.split_off(at)
+        } else {
+            Vec::new()
+        };
         let mut runs_samples: Vec<(u32, u64, Vec<Sample>)> = Vec::new();
-        let mut duration_ms = 0f64;
+        let mut duration = 0f64;
         let mut video_frames = 0;
         for t in &tracks {
             match &t.config {
                 TrackConfig::Video(_) => {
-                    let mut samples = Vec::with_capacity(cur.video.len());
-                    for (i, p) in cur.video.iter().enumerate() {
-                        let this = self.to_video_ticks(p.dts_ms);
-                        let dur = match cur.video.get(i + 1).map(|n| n.dts_ms).or(next_dts) {
-                            Some(n) => (self.to_video_ticks(n).saturating_sub(this)) as u32,
-                            None => self.last_video_duration,
-                        };
-                        let dur = if dur == 0 {
-                            self.last_video_duration
-                        } else {
-                            dur
-                        };
-                        self.last_video_duration = dur;
-                        samples.push(Sample {
-                            duration: dur,
-                            cts_offset: p.frame.cts_ms.saturating_mul(90),
-                            keyframe: p.frame.keyframe,
-                            data: p.frame.data.clone(),
-                        });
-                    }
+                    let end = self.to_video_ticks(end_ms);
+                    let samples: Vec<Sample> = part
+                        .video
+                        .iter()
+                        .enumerate()
+                        .map(|(i, p)| {
+                            let this = self.to_video_ticks(p.dts_ms);
+                            let next = part
+                                .video
+                                .get(i + 1)
+                                .map_or(end, |n| self.to_video_ticks(n.dts_ms));
+                            Sample {
+                                duration: next.saturating_sub(this).max(1) as u32,
+                                cts_offset: p.frame.cts_ms.saturating_mul(90),
+                                keyframe: p.frame.keyframe,
+                                data: p.frame.data.clone(),
+                            }
+                        })
+                        .collect();
                     video_frames = samples.len() as u32;
                     let total: u64 = samples.iter().map(|s| s.duration as u64).sum();
-                    duration_ms = total as f64 / 90.0;
-                    let base = cur
-                        .video
-                        .first()
-                        .map_or(0, |p| self.to_video_ticks(p.dts_ms));
-                    runs_samples.push((t.id, base, samples));
+                    duration = total as f64 / VIDEO_TIMESCALE as f64;
+                    runs_samples.push((t.id, self.to_video_ticks(start_ms), samples));
                 }
                 TrackConfig::Audio(a) => {
                     let rate = a.sample_rate as i64;
                     // Positions count 1024 samples per AAC frame from the first
                     // frame's timestamp, resyncing only on real gaps, so ms
                     // rounding in RTMP timestamps never makes jittery durations.
-                    let mut ats = Vec::with_capacity(cur.audio.len());
-                    for p in &cur.audio {
+                    let mut ats = Vec::with_capacity(part.audio.len());
+                    for p in &part.audio {
                         let actual = ((p.dts_ms - self.base_ms.unwrap_or(p.dts_ms) + HEADROOM_MS)
                             .max(0)
                             * rate
@@ -367,7 +632,7 @@ impl Segmenter {
                         ats.push(at);
                         self.audio_next = Some(at + 1024);
                     }
-                    let samples: Vec<Sample> = cur
+                    let samples: Vec<Sample> = part
                         .audio
                         .iter()
                         .enumerate()
@@ -380,9 +645,9 @@ impl Segmenter {
                             data: p.frame.data.clone(),
                         })
                         .collect();
-                    if tracks.len() == 1 {
+                    if !has_video {
                         let total: u64 = samples.iter().map(|s| s.duration as u64).sum();
-                        duration_ms = total as f64 * 1000.0 / rate as f64;
+                        duration = total as f64 / rate as f64;
                     }
                     if let Some(b) = ats.first() {
                         runs_samples.push((t.id, *b, samples));
@@ -398,20 +663,63 @@ impl Segmenter {
                 samples: s,
             })
             .collect();
+        let data = fmp4::media_segment(self.fragment_seq, &runs);
+        self.fragment_seq = self.fragment_seq.wrapping_add(1);
+        if self.part_target_ms.is_none() {
+            self.part_target_ms = Some(self.part_target_ms());
+        }
+        if duration * 1000.0 > self.part_target_ms() + 0.5 {
+            self.long_parts += 1;
+        }
+        let number = self.next_part;
+        self.next_part += 1;
+        let Some(open) = self.open.as_mut() else {
+            return;
+        };
+        open.video_frames += video_frames;
+        open.parts.push(Part {
+            number,
+            entry: PartEntry {
+                duration,
+                uri: format!("s{}-p{number}.m4s", self.stream_id),
+                independent: part.independent,
+            },
+            data,
+        });
+        self.part = OpenPart {
+            audio: carry,
+            ..OpenPart::default()
+        };
+    }
+
+    /// Closes the current segment (its last part must be closed already).
+    fn close_segment(&mut self) -> bool {
+        let Some(open) = self.open.take() else {
+            return false;
+        };
+        if open.parts.is_empty() {
+            return false;
+        }
         let seq = self.next_seq;
         self.next_seq += 1;
-        let data = fmp4::media_segment(seq as u32, &runs);
+        let mut data = BytesMut::with_capacity(open.parts.iter().map(|p| p.data.len()).sum());
+        for p in &open.parts {
+            data.extend_from_slice(&p.data);
+        }
         self.segments.push_back(Segment {
             entry: SegmentEntry {
                 seq,
-                duration: duration_ms / 1000.0,
+                duration: open.parts.iter().map(|p| p.entry.duration).sum(),
                 uri: format!("s{}-{seq}.m4s", self.stream_id),
-                map_uri: format!("s{}-init-{init_id}.mp4", self.stream_id),
-                discontinuity: cur.discontinuity,
-                program_date_time_ms: cur.pdt_ms,
+                map_uri: format!("s{}-init-{}.mp4", self.stream_id, open.init_id),
+                discontinuity: open.discontinuity,
+                program_date_time_ms: Some(open.pdt_ms),
+                independent: open.independent,
+                parts: open.parts.iter().map(|p| p.entry.clone()).collect(),
             },
-            data,
-            video_frames,
+            data: data.freeze(),
+            video_frames: open.video_frames,
+            parts: open.parts,
         });
         while self.segments.len() > self.keep {
             if self
@@ -422,11 +730,15 @@ impl Segmenter {
                 self.dropped_disc += 1;
             }
         }
-        self.drop_unused_inits();
-        if !carry.is_empty() {
-            // Carried audio opens the next segment (its video keyframe follows).
-            self.cur.audio = carry;
+        let n = self.segments.len();
+        for s in self
+            .segments
+            .iter_mut()
+            .take(n.saturating_sub(KEPT_PART_SEGMENTS))
+        {
+            s.parts.clear();
         }
+        self.drop_unused_inits();
         true
     }
 
@@ -443,24 +755,46 @@ impl Segmenter {
         });
     }
 
-    fn discontinuity(&mut self) -> bool {
-        let closed = self.close_segment(None);
-        self.cur = Current::default();
+    /// Closes what is being written: the last frame lasts one frame duration.
+    fn close_all(&mut self) -> Changed {
+        let last = self
+            .part
+            .video
+            .last()
+            .or(self.part.audio.last())
+            .map(|p| p.dts_ms);
+        let mut changed = Changed::default();
+        if let Some(last) = last
+            && self.open.is_some()
+        {
+            let end = last + (self.frame_ms().round() as i64).max(1);
+            self.close_part(end);
+            changed.part = true;
+        }
+        changed.segment = self.close_segment();
+        self.part = OpenPart::default();
+        changed
+    }
+
+    fn discontinuity(&mut self) -> Changed {
+        let changed = self.close_all();
         self.disc_pending = true;
         self.last_video_dts = None;
         self.last_audio_dts = None;
+        self.last_main_dts = None;
         self.audio_next = None;
-        closed
+        changed
     }
 
     /// Closes the last segment and marks the playlist ended.
-    pub fn finish(&mut self) -> bool {
+    pub fn finish(&mut self) -> Changed {
         if self.ended {
-            return false;
+            return Changed::default();
         }
-        self.close_segment(None);
+        let mut changed = self.close_all();
         self.ended = true;
-        true
+        changed.segment = true;
+        changed
     }
 
     /// Whether the stream has ended.
@@ -468,14 +802,42 @@ impl Segmenter {
         self.ended
     }
 
+    /// The media sequence number of the segment being written (the next one).
+    pub fn open_msn(&self) -> u64 {
+        self.next_seq
+    }
+
+    /// Parts of the segment being written.
+    pub fn open_parts(&self) -> &[Part] {
+        self.open.as_ref().map_or(&[], |o| &o.parts)
+    }
+
+    /// The number the next part will carry.
+    pub fn next_part_number(&self) -> u64 {
+        self.next_part
+    }
+
+    /// URI of a part by number.
+    pub fn part_uri(&self, number: u64) -> String {
+        format!("s{}-p{number}.m4s", self.stream_id)
+    }
+
     /// The live media playlist.
     pub fn playlist(&self) -> MediaPlaylist {
         let start = self.segments.len().saturating_sub(self.window);
-        let listed: Vec<SegmentEntry> = self
+        let listed = self.segments.len() - start;
+        let segments: Vec<SegmentEntry> = self
             .segments
             .iter()
             .skip(start)
-            .map(|s| s.entry.clone())
+            .enumerate()
+            .map(|(i, s)| {
+                let mut e = s.entry.clone();
+                if self.ended || i + LISTED_PART_SEGMENTS < listed {
+                    e.parts.clear();
+                }
+                e
+            })
             .collect();
         // Each discontinuity that has left the window counts (RFC 8216bis 6.2.1),
         // on top of the base a resumed stream starts from.
@@ -485,11 +847,22 @@ impl Segmenter {
             .take(start)
             .filter(|s| s.entry.discontinuity)
             .count() as u64;
+        let open = self.open.as_ref();
         MediaPlaylist {
             target_duration: self.target_ms as f64 / 1000.0,
             discontinuity_sequence: self.disc_base + self.dropped_disc + before,
-            segments: listed,
+            segments,
             ended: self.ended,
+            low_latency: Some(LowLatency {
+                part_target: self.part_target_ms() / 1000.0,
+                open_parts: open.map_or_else(Vec::new, |o| {
+                    o.parts.iter().map(|p| p.entry.clone()).collect()
+                }),
+                open_discontinuity: open.is_some_and(|o| o.discontinuity),
+                open_map_uri: open.map(|o| format!("s{}-init-{}.mp4", self.stream_id, o.init_id)),
+                open_program_date_time_ms: open.map(|o| o.pdt_ms),
+                preload_hint: (!self.ended).then(|| self.part_uri(self.next_part)),
+            }),
         }
     }
 
@@ -575,7 +948,7 @@ mod tests {
         })
     }
     fn configured() -> Segmenter {
-        let mut s = Segmenter::new(7, 2000, 6, 0);
+        let mut s = Segmenter::new(7, 2000, 200, 6, 0);
         s.push(LinkMessage::VideoConfig(Bytes::from_static(AVCC_720P)))
             .unwrap();
         s.push(LinkMessage::AudioConfig(Bytes::from_static(ASC_48K_STEREO)))
@@ -618,34 +991,33 @@ mod tests {
     }
 
     #[test]
-    fn a_long_gop_makes_a_longer_segment_and_raises_target_duration() {
+    fn a_long_gop_cuts_segments_within_the_target_duration() {
         let mut s = configured();
         feed(&mut s, 0, 13000, 150); // keyframes every 5 s
         let p = s.playlist();
+        let text = p.render();
+        assert!(text.contains("#EXT-X-TARGETDURATION:2\n"), "{text}");
         assert!(
-            p.segments.iter().all(|x| (x.duration - 5.0).abs() < 0.01),
-            "{}",
-            p.render()
+            p.segments.iter().all(|x| x.duration.round() <= 2.0),
+            "{text}"
         );
-        assert!(p.render().contains("#EXT-X-TARGETDURATION:5\n"));
-    }
-
-    #[test]
-    fn replayed_frames_after_a_link_resume_are_dropped() {
-        let mut s = configured();
-        feed(&mut s, 0, 4100, 60);
-        let before = s.playlist().segments.len();
-        // ingestd replays the current GOP: same timestamps again.
-        feed(&mut s, 4000, 100, 60);
-        feed(&mut s, 4100, 2000, 60);
-        s.push(v(6000, true)).unwrap();
-        let p = s.playlist();
-        assert_eq!(p.segments.len(), before + 1, "{}", p.render());
-        assert!(
-            p.segments.iter().all(|x| (x.duration - 2.0).abs() < 0.05),
-            "{}",
-            p.render()
-        );
+        assert!(s.forced_cuts > 0);
+        // Segments that do not start with a keyframe are flagged, and the
+        // playlist no longer claims independent segments.
+        assert!(p.segments.iter().any(|x| !x.independent));
+        assert!(!text.contains("INDEPENDENT-SEGMENTS"), "{text}");
+        // Each keyframe still starts a segment.
+        for k in [5000.0, 10000.0] {
+            let mut t: f64 = 0.0;
+            let mut found = false;
+            for seg in s.held() {
+                if (t * 1000.0 - k).abs() < 1.0 {
+                    found = seg.entry.independent;
+                }
+                t += seg.entry.duration;
+            }
+            assert!(found, "no independent segment at {k} ms: {text}");
+        }
     }
 
     #[test]
@@ -669,7 +1041,7 @@ mod tests {
 
     #[test]
     fn discontinuity_sequence_counts_discontinuities_that_left_the_window() {
-        let mut s = Segmenter::new(1, 2000, 3, 0);
+        let mut s = Segmenter::new(1, 2000, 200, 3, 0);
         s.push(LinkMessage::VideoConfig(Bytes::from_static(AVCC_720P)))
             .unwrap();
         feed(&mut s, 0, 4100, 60);
@@ -697,6 +1069,136 @@ mod tests {
             starts.windows(2).all(|w| w[1] > w[0]),
             "tfdt not increasing: {starts:?}"
         );
+    }
+
+    /// Parts and segments of everything fed so far, checked against the
+    /// LL-HLS rules: part durations within (85%, 100%] of PART-TARGET save a
+    /// segment's last, segment = sum of parts, INDEPENDENT on keyframe parts.
+    fn check_parts(s: &Segmenter) -> Vec<f64> {
+        check_parts_min(s, 0.85)
+    }
+
+    fn check_parts_min(s: &Segmenter, min: f64) -> Vec<f64> {
+        let pt = s.part_target_ms() / 1000.0;
+        let mut durations = Vec::new();
+        for seg in s.held().filter(|x| !x.parts.is_empty()) {
+            let sum: f64 = seg.parts.iter().map(|p| p.entry.duration).sum();
+            assert!((sum - seg.entry.duration).abs() < 1e-9);
+            let bytes: usize = seg.parts.iter().map(|p| p.data.len()).sum();
+            assert_eq!(bytes, seg.data.len());
+            assert_eq!(seg.parts[0].entry.independent, seg.entry.independent);
+            for (i, p) in seg.parts.iter().enumerate() {
+                assert!(p.entry.duration <= pt + 1e-9, "{} > {pt}", p.entry.duration);
+                if i + 1 < seg.parts.len() {
+                    assert!(
+                        p.entry.duration >= min * pt,
+                        "{} < {min} of {pt}",
+                        p.entry.duration
+                    );
+                }
+                durations.push(p.entry.duration);
+            }
+            let numbers: Vec<u64> = seg.parts.iter().map(|p| p.number).collect();
+            assert!(numbers.windows(2).all(|w| w[1] == w[0] + 1), "{numbers:?}");
+        }
+        durations
+    }
+
+    #[test]
+    fn parts_fill_the_part_target_at_common_frame_rates() {
+        for (fps_num, fps_den, frames_per_part) in [
+            (30, 1, 6),
+            (30000, 1001, 6),
+            (25, 1, 5),
+            (24, 1, 5),
+            (60, 1, 12),
+        ] {
+            let mut s = configured();
+            let mut last_part = 0;
+            for i in 0..(10 * fps_num / fps_den) {
+                // ms-rounded timestamps, as RTMP carries them
+                let t = (i * 1000 * fps_den + fps_num / 2) / fps_num;
+                let c = s.push(v(t, i % (2 * fps_num / fps_den) == 0)).unwrap();
+                if c.part {
+                    last_part += 1;
+                }
+            }
+            let durations = check_parts(&s);
+            assert!(last_part > 30, "{fps_num}/{fps_den}: {last_part} parts");
+            let fd = fps_den as f64 / fps_num as f64;
+            let typical = durations
+                .iter()
+                .filter(|d| ((*d / fd).round() as i64) == frames_per_part)
+                .count();
+            assert!(
+                typical * 10 >= durations.len() * 8,
+                "{fps_num}/{fps_den}: {durations:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_playlist_lists_recent_parts_and_hints_the_next() {
+        let mut s = configured();
+        feed(&mut s, 0, 9100, 60);
+        let p = s.playlist();
+        let ll = p.low_latency.as_ref().unwrap();
+        assert_eq!(p.segments.iter().filter(|x| !x.parts.is_empty()).count(), 2);
+        assert_eq!(ll.open_parts.len(), s.open_parts().len());
+        assert!(!ll.open_parts.is_empty());
+        let next = s.next_part_number();
+        assert_eq!(ll.preload_hint.as_deref(), Some(s.part_uri(next).as_str()));
+        assert_eq!(s.open_parts().last().unwrap().number + 1, next);
+        check_parts(&s);
+    }
+
+    #[test]
+    fn a_non_monotonic_dts_is_nudged_and_the_frame_kept() {
+        let mut s = configured();
+        let mut n = 0;
+        for i in 0..180i64 {
+            let mut t = i * 1000 / 30;
+            if i % 7 == 3 {
+                t -= 40; // one frame goes back in time
+            }
+            s.push(v(t, i % 60 == 0)).unwrap();
+            n += 1;
+        }
+        s.finish();
+        let frames: u32 = s.held().map(|x| x.video_frames).sum();
+        assert_eq!(frames, n);
+        // Within PART-TARGET still; a part cut short before a late frame
+        // may fall under the 85% the spec asks of regular streams.
+        check_parts_min(&s, 0.0);
+    }
+
+    #[test]
+    fn replayed_frames_after_a_resume_are_dropped_but_jitter_is_not() {
+        let mut s = configured();
+        feed(&mut s, 0, 4100, 60);
+        s.push(LinkMessage::Start(stage_media::link::StreamInfo {
+            resumed: true,
+            ..Default::default()
+        }))
+        .unwrap();
+        feed(&mut s, 2000, 4000, 60); // the GOP again, then new frames
+        s.finish();
+        let frames: u32 = s.held().map(|x| x.video_frames).sum();
+        assert_eq!(frames, 180, "every frame once");
+    }
+
+    #[test]
+    fn audio_only_streams_get_parts_too() {
+        let mut s = Segmenter::new(3, 2000, 200, 6, 0);
+        s.push(LinkMessage::AudioConfig(Bytes::from_static(ASC_48K_STEREO)))
+            .unwrap();
+        for i in 0..500i64 {
+            s.push(a(i * 1024 * 1000 / 48000)).unwrap();
+        }
+        let pt = s.part_target_ms();
+        assert!((pt - 202.67).abs() < 0.1, "{pt}"); // 9 frames + half a frame
+        assert!(s.held().count() >= 4);
+        check_parts(&s);
     }
 
     /// The first traf's baseMediaDecodeTime.
