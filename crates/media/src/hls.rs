@@ -152,7 +152,7 @@ impl MediaPlaylist {
             let _ = write!(
                 out,
                 "#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,CAN-SKIP-UNTIL={:.1},PART-HOLD-BACK={:.3},HOLD-BACK={:.1}\n\
-                 #EXT-X-PART-INF:PART-TARGET={:.5}\n",
+                 #EXT-X-PART-INF:PART-TARGET={:.3}\n",
                 self.can_skip_until(),
                 3.0 * ll.part_target,
                 3.0 * td as f64,
@@ -337,7 +337,7 @@ mod tests {
             segments,
             ended: false,
             low_latency: Some(LowLatency {
-                part_target: 0.21667,
+                part_target: 0.217,
                 open_parts: (0..3).map(|k| part(1100 + k, 0.2, k == 0)).collect(),
                 open_discontinuity: false,
                 open_map_uri: Some("init.mp4".into()),
@@ -350,7 +350,7 @@ mod tests {
     #[test]
     fn renders_parts_server_control_and_preload_hint() {
         let s = low_latency().render();
-        assert!(s.contains("#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,CAN-SKIP-UNTIL=12.0,PART-HOLD-BACK=0.650,HOLD-BACK=6.0\n#EXT-X-PART-INF:PART-TARGET=0.21667\n"), "{s}");
+        assert!(s.contains("#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,CAN-SKIP-UNTIL=12.0,PART-HOLD-BACK=0.651,HOLD-BACK=6.0\n#EXT-X-PART-INF:PART-TARGET=0.217\n"), "{s}");
         assert_eq!(s.matches("#EXT-X-PART:").count(), 23, "{s}");
         assert!(s.contains("#EXT-X-PART:DURATION=0.20000,URI=\"p1080.m4s\",INDEPENDENT=YES\n#EXT-X-PART:DURATION=0.20000,URI=\"p1081.m4s\"\n"), "{s}");
         // The open segment's tags come before its first part, the hint last.

@@ -419,7 +419,8 @@ impl Segmenter {
         }
         let fd = self.frame_ms();
         let n = (self.part_target_cfg_ms / fd).round().max(1.0);
-        n * fd + fd / 2.0
+        // Whole ms, so PART-HOLD-BACK = 3 × PART-TARGET prints exactly.
+        (n * fd + fd / 2.0).ceil()
     }
 
     /// The longest segment whose duration still rounds to the target.
@@ -1196,7 +1197,7 @@ mod tests {
             s.push(a(i * 1024 * 1000 / 48000)).unwrap();
         }
         let pt = s.part_target_ms();
-        assert!((pt - 202.67).abs() < 0.1, "{pt}"); // 9 frames + half a frame
+        assert_eq!(pt, 203.0); // 9 frames + half a frame, whole ms
         assert!(s.held().count() >= 4);
         check_parts(&s);
     }

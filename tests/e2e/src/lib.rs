@@ -6,6 +6,7 @@
 //! test command does.
 
 pub mod browser;
+pub mod llhls;
 pub mod rtmp_client;
 
 use anyhow::{Context, bail};
@@ -211,6 +212,12 @@ admin_listen = "127.0.0.1:{ba}"
         }
         let _ = c.kill();
         c.wait().ok()
+    }
+
+    /// The stack's database, as the daemons see it.
+    pub async fn db(&self) -> stage_core::Db {
+        let cfg = stage_core::Config::load(Some(&self.config)).expect("config");
+        stage_core::Db::open(&cfg).await.expect("database")
     }
 
     /// What `stagectl up` printed.
@@ -430,6 +437,22 @@ impl Clip {
             gop: 60,
             profile: "high",
             preset: "veryfast",
+            bframes: 0,
+            audio: Some((48000, 2)),
+            video: true,
+            seconds: None,
+        }
+    }
+
+    /// A light publish for long tests on small machines: 640x360 30 fps,
+    /// 2 s GOP, baseline, AAC 48 kHz.
+    pub fn small() -> Clip {
+        Clip {
+            size: "640x360",
+            rate: 30,
+            gop: 60,
+            profile: "baseline",
+            preset: "ultrafast",
             bframes: 0,
             audio: Some((48000, 2)),
             video: true,
