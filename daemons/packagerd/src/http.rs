@@ -408,6 +408,7 @@ async fn channel_live(State(s): State<AppState>, Path(channel): Path<String>) ->
             "resolution": snap.resolution.map(|(w, h)| format!("{w}x{h}")),
             "bandwidth": snap.bandwidth,
             "viewers": s.viewers.count(snap.stream_id),
+            "server_time_ms": stage_core::time::now_ms(),
         }),
         _ => {
             match s.db.channel(&channel).await {

@@ -89,7 +89,11 @@ async fn ll_hls_follows_the_spec_across_a_reconnect_and_blocking_requests_are_pr
             reconnected = true;
         }
         let (msn, part) = (p.open_msn(), p.open_parts.len());
-        let skip = if round.is_multiple_of(2) { "&_HLS_skip=YES" } else { "" };
+        let skip = if round.is_multiple_of(2) {
+            "&_HLS_skip=YES"
+        } else {
+            ""
+        };
         let reload = get(format!(
             "{base}index.m3u8?_HLS_msn={msn}&_HLS_part={part}{skip}"
         ));
