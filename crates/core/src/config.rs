@@ -190,10 +190,10 @@ pub struct PackagerdConfig {
     pub part_duration: HumanDuration,
     /// Segments listed in the live playlist.
     pub playlist_segments: usize,
-    /// PEM certificate chain: with `tls_key`, the public listener speaks HTTPS
-    /// (HTTP/2 and HTTP/1.1 by ALPN) instead of plain HTTP (h2c and HTTP/1.1).
+    /// Reserved for HTTPS on the public listener (not built yet: refused
+    /// when set, so a config never believes it has TLS).
     pub tls_cert: Option<PathBuf>,
-    /// PEM private key for `tls_cert`.
+    /// Reserved, with `tls_cert`.
     pub tls_key: Option<PathBuf>,
     /// Value of `Access-Control-Allow-Origin` on HLS and API responses; empty for none.
     pub cors_allow_origin: String,
@@ -356,10 +356,10 @@ impl Config {
                 "must be at least 50ms and at most half of packagerd.segment_duration",
             ));
         }
-        if self.packagerd.tls_cert.is_some() != self.packagerd.tls_key.is_some() {
+        if self.packagerd.tls_cert.is_some() || self.packagerd.tls_key.is_some() {
             return Err(bad(
                 "packagerd.tls_cert",
-                "tls_cert and tls_key must be set together",
+                "HTTPS on packagerd is not supported yet; terminate TLS in a reverse proxy",
             ));
         }
         if !(3..=100).contains(&self.packagerd.playlist_segments) {
@@ -461,6 +461,17 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("packagerd.segment_duration"), "{e}");
+        let e = Config::parse("[packagerd]\npart_duration = \"1500ms\"\n", "c.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("packagerd.part_duration"), "{e}");
+        let e = Config::parse("[packagerd]\ntls_cert = \"/x.pem\"\n", "c.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("packagerd.tls_cert") && e.contains("not supported"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -191,6 +191,8 @@ pub struct Checker {
     /// Segment URI and discontinuity flag per MSN, merged across reloads
     /// (what a client keeps to apply delta updates).
     known: BTreeMap<u64, (String, bool)>,
+    /// MSN per segment URI: a wrong skip count shifts URIs to other MSNs.
+    msn_of: HashMap<String, u64>,
     /// Discontinuity sequence number per MSN, as first computed.
     disc_numbers: HashMap<u64, u64>,
     last_position: Option<(u64, usize)>,
@@ -281,6 +283,15 @@ impl Checker {
             }
         }
         for s in &p.segments {
+            if let Some(msn) = self.msn_of.get(&s.uri)
+                && *msn != s.msn
+            {
+                return Err(ctx(format!(
+                    "segment {} was MSN {msn} before, now {} (SKIPPED-SEGMENTS or MEDIA-SEQUENCE wrong)",
+                    s.uri, s.msn
+                )));
+            }
+            self.msn_of.insert(s.uri.clone(), s.msn);
             if let Some((uri, _)) = self.known.get(&s.msn)
                 && *uri != s.uri
             {

@@ -1,0 +1,104 @@
+#!/usr/bin/env python3
+"""Viewers benchmark: N simulated LL-HLS viewers of one stream against
+packagerd (bench/viewers/src/main.rs: blocking reloads with delta updates plus
+hinted part fetches, as hls.js does). Reports part delivery after completion
+(p50/p90/p99/max, from packagerd's own stage-completed-at stamps), requests/s
+and packagerd's CPU share, per level.
+
+The publisher is one pre-encoded 720p30 2 s-GOP clip looped with `-c copy`,
+so encoding costs nothing; the load generator shares the machine's cores.
+
+usage: bench/viewers/bench.py [--levels 500,1000,2000,3000] [--seconds 30]
+Needs: cargo build --release --bins, ffmpeg. Results: bench/out/viewers-*.json.
+"""
+import argparse, json, os, resource, socket, subprocess, sys, tempfile, time
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "ingest"))
+from bench import BIN, ROOT, cpu_seconds, free_ports, stop, wait_port  # noqa: E402
+
+
+def make_clip(path):
+    if os.path.exists(path):
+        return
+    subprocess.run([
+        "ffmpeg", "-v", "error", "-y",
+        "-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=30",
+        "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
+        "-t", "20", "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p",
+        "-b:v", "2500k", "-g", "60", "-sc_threshold", "0",
+        "-c:a", "aac", "-b:a", "128k", "-ac", "2", path,
+    ], check=True)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--levels", default="500,1000,2000,3000")
+    ap.add_argument("--seconds", type=int, default=30)
+    a = ap.parse_args()
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    work = tempfile.mkdtemp(prefix="stage-viewers-")
+    clip = os.path.join(ROOT, "bench", "out", "clip720.flv")
+    os.makedirs(os.path.dirname(clip), exist_ok=True)
+    make_clip(clip)
+    p = free_ports(9)
+    cfg = os.path.join(work, "ss.toml")
+    with open(cfg, "w") as f:
+        f.write(f'''data_dir = "{work}/data"
+[log]
+level = "warn"
+[ingestd]
+listen = "127.0.0.1:{p[0]}"
+admin_listen = "127.0.0.1:{p[1]}"
+packager_media = "127.0.0.1:{p[2]}"
+[packagerd]
+listen = "127.0.0.1:{p[3]}"
+admin_listen = "127.0.0.1:{p[4]}"
+media_listen = "127.0.0.1:{p[2]}"
+[chatd]
+listen = "127.0.0.1:{p[5]}"
+admin_listen = "127.0.0.1:{p[6]}"
+[billingd]
+listen = "127.0.0.1:{p[7]}"
+admin_listen = "127.0.0.1:{p[8]}"
+''')
+    stagectl = os.path.join(BIN, "stagectl")
+    key = json.loads(subprocess.run([stagectl, "--config", cfg, "channel", "create", "bench", "--json"],
+                                    check=True, capture_output=True, text=True).stdout)["stream_key"]
+    env = dict(os.environ, STAGE_CONFIG=cfg)
+    ing = subprocess.Popen([os.path.join(BIN, "ingestd")], env=env, stderr=open(os.path.join(work, "ingestd.log"), "w"))
+    pkg = subprocess.Popen([os.path.join(BIN, "packagerd")], env=env, stderr=open(os.path.join(work, "packagerd.log"), "w"))
+    results = []
+    try:
+        wait_port(p[0]); wait_port(p[3])
+        pub = subprocess.Popen(["ffmpeg", "-v", "error", "-re", "-stream_loop", "-1", "-i", clip, "-c", "copy",
+                                "-f", "flv", f"rtmp://127.0.0.1:{p[0]}/live/{key}"],
+                               stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+        url = f"http://127.0.0.1:{p[3]}/hls/bench/source/index.m3u8"
+        time.sleep(6)
+        for n in [int(x) for x in a.levels.split(",")]:
+            c0, t0 = cpu_seconds(pkg.pid), time.time()
+            out = subprocess.run([os.path.join(BIN, "llhls-viewers"), "--playlist", url, "--viewers", str(n),
+                                  "--seconds", str(a.seconds), "--json"], capture_output=True, text=True)
+            c1, t1 = cpu_seconds(pkg.pid), time.time()
+            if out.returncode != 0:
+                print(out.stderr, file=sys.stderr)
+                continue
+            r = json.loads(out.stdout)
+            r["packagerd_cpu_cores"] = (c1 - c0) / (t1 - t0)
+            results.append(r)
+            print(f"{n:>5} viewers: part p50 {r['part_p50_ms']} ms, p90 {r['part_p90_ms']} ms, "
+                  f"p99 {r['part_p99_ms']} ms, max {r['part_max_ms']} ms; {r['requests_per_s']:.0f} req/s; "
+                  f"packagerd {r['packagerd_cpu_cores']:.2f} cores; {r['errors']} errors", flush=True)
+            time.sleep(3)
+        stop([pub])
+    finally:
+        stop([ing, pkg])
+    out = os.path.join(ROOT, "bench", "out", f"viewers-{int(time.time())}.json")
+    with open(out, "w") as f:
+        json.dump(results, f, indent=1)
+    print("wrote", out)
+
+
+if __name__ == "__main__":
+    main()

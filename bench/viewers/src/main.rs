@@ -1,0 +1,245 @@
+//! N simulated LL-HLS viewers of one stream, each following the live edge the
+//! way hls.js does in low-latency mode: a blocking playlist reload for the
+//! next part (`_HLS_msn`/`_HLS_part`, with `_HLS_skip=YES` delta updates)
+//! while fetching the hinted part. Reports how long after the server
+//! completed each part (its `stage-completed-at` stamp) the viewers had it.
+//!
+//! usage: llhls-viewers --playlist http://127.0.0.1:8080/hls/demo/source/index.m3u8 \
+//!            --viewers 2000 --seconds 30
+
+use clap::Parser;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use tokio::sync::Mutex;
+
+#[derive(Parser)]
+struct Args {
+    /// The media playlist URL.
+    #[arg(long)]
+    playlist: String,
+    #[arg(long, default_value_t = 100)]
+    viewers: usize,
+    #[arg(long, default_value_t = 30)]
+    seconds: u64,
+    /// Seconds over which viewers join.
+    #[arg(long, default_value_t = 5)]
+    ramp: u64,
+    /// Print one JSON line instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// What a viewer needs from a playlist: the next part's position and URI.
+struct Edge {
+    msn: u64,
+    part: u64,
+    hint: Option<String>,
+}
+
+/// Minimal reading of an LL-HLS media playlist (the bench trusts the server;
+/// the e2e tests check it).
+fn edge(text: &str) -> Option<Edge> {
+    let mut media_sequence = 0;
+    let mut skipped = 0;
+    let mut segments = 0;
+    let mut parts = 0;
+    let mut hint = None;
+    for line in text.lines() {
+        if let Some(v) = line.strip_prefix("#EXT-X-MEDIA-SEQUENCE:") {
+            media_sequence = v.trim().parse().ok()?;
+        } else if let Some(v) = line.strip_prefix("#EXT-X-SKIP:SKIPPED-SEGMENTS=") {
+            skipped = v.trim().parse().ok()?;
+        } else if line.starts_with("#EXT-X-PART:") {
+            parts += 1;
+        } else if line.starts_with("#EXTINF") {
+            segments += 1;
+            parts = 0;
+        } else if let Some(v) = line.strip_prefix("#EXT-X-PRELOAD-HINT:") {
+            hint = v
+                .split("URI=\"")
+                .nth(1)
+                .and_then(|r| r.split('"').next())
+                .map(String::from);
+        }
+    }
+    Some(Edge {
+        msn: media_sequence + skipped + segments,
+        part: parts,
+        hint,
+    })
+}
+
+#[derive(Default)]
+struct Stats {
+    /// Part delivery: ms from completion to the last byte here.
+    parts: Vec<i64>,
+    /// Blocking reloads: ms from the newest part's completion to response.
+    reloads: Vec<i64>,
+}
+
+fn completed_at(r: &reqwest::Response) -> Option<i64> {
+    r.headers()
+        .get("stage-completed-at")?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()
+}
+
+async fn viewer(
+    id: usize,
+    client: reqwest::Client,
+    base: String,
+    playlist: String,
+    until: Instant,
+    stats: Arc<Mutex<Stats>>,
+    errors: Arc<AtomicU64>,
+    requests: Arc<AtomicU64>,
+) {
+    let session = format!("bench-viewer-{id:06}");
+    let get = |url: String| {
+        requests.fetch_add(1, Ordering::Relaxed);
+        client
+            .get(url)
+            .header("x-playback-session-id", session.clone())
+            .send()
+    };
+    let mut text = match get(playlist.clone()).await {
+        Ok(r) => r.text().await.unwrap_or_default(),
+        Err(_) => {
+            errors.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+    };
+    let mut local = Stats::default();
+    while Instant::now() < until {
+        let Some(e) = edge(&text) else {
+            errors.fetch_add(1, Ordering::Relaxed);
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            text = match get(playlist.clone()).await {
+                Ok(r) => r.text().await.unwrap_or_default(),
+                Err(_) => String::new(),
+            };
+            continue;
+        };
+        let reload = get(format!(
+            "{playlist}?_HLS_msn={}&_HLS_part={}&_HLS_skip=YES",
+            e.msn, e.part
+        ));
+        let part = async {
+            match &e.hint {
+                Some(h) => {
+                    let r = get(format!("{base}{h}")).await.ok()?;
+                    let done = completed_at(&r);
+                    let ok = r.status().is_success();
+                    let _ = r.bytes().await.ok()?;
+                    if ok { done.map(|d| now_ms() - d) } else { None }
+                }
+                None => None,
+            }
+        };
+        let (r, p) = tokio::join!(reload, part);
+        if let Some(ms) = p {
+            local.parts.push(ms);
+        }
+        match r {
+            Ok(r) if r.status().is_success() => {
+                let done = completed_at(&r);
+                text = r.text().await.unwrap_or_default();
+                if let Some(d) = done {
+                    local.reloads.push(now_ms() - d);
+                }
+            }
+            _ => {
+                errors.fetch_add(1, Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+    let mut s = stats.lock().await;
+    s.parts.extend(local.parts);
+    s.reloads.extend(local.reloads);
+}
+
+fn pct(v: &mut [i64], p: f64) -> i64 {
+    if v.is_empty() {
+        return -1;
+    }
+    v.sort_unstable();
+    v[((v.len() - 1) as f64 * p).round() as usize]
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let a = Args::parse();
+    let base = a
+        .playlist
+        .rsplit_once('/')
+        .map(|(b, _)| format!("{b}/"))
+        .ok_or_else(|| anyhow::anyhow!("--playlist must be a URL"))?;
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .pool_max_idle_per_host(usize::MAX)
+        .timeout(Duration::from_secs(15))
+        .build()?;
+    let stats = Arc::new(Mutex::new(Stats::default()));
+    let errors = Arc::new(AtomicU64::new(0));
+    let requests = Arc::new(AtomicU64::new(0));
+    let start = Instant::now();
+    let until = start + Duration::from_secs(a.ramp + a.seconds);
+    let mut tasks = Vec::with_capacity(a.viewers);
+    for id in 0..a.viewers {
+        let at = start + Duration::from_secs_f64(a.ramp as f64 * id as f64 / a.viewers as f64);
+        tokio::time::sleep_until(at.into()).await;
+        tasks.push(tokio::spawn(viewer(
+            id,
+            client.clone(),
+            base.clone(),
+            a.playlist.clone(),
+            until,
+            stats.clone(),
+            errors.clone(),
+            requests.clone(),
+        )));
+    }
+    for t in tasks {
+        let _ = t.await;
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    let mut s = stats.lock().await;
+    let n_parts = s.parts.len();
+    let (p50, p90, p99, max) = (
+        pct(&mut s.parts, 0.5),
+        pct(&mut s.parts, 0.9),
+        pct(&mut s.parts, 0.99),
+        pct(&mut s.parts, 1.0),
+    );
+    let (r50, r99) = (pct(&mut s.reloads, 0.5), pct(&mut s.reloads, 0.99));
+    let req = requests.load(Ordering::Relaxed);
+    let err = errors.load(Ordering::Relaxed);
+    if a.json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "viewers": a.viewers, "parts": n_parts, "part_p50_ms": p50, "part_p90_ms": p90,
+                "part_p99_ms": p99, "part_max_ms": max, "reload_p50_ms": r50, "reload_p99_ms": r99,
+                "requests_per_s": req as f64 / elapsed, "errors": err,
+            })
+        );
+    } else {
+        println!(
+            "viewers {}: {n_parts} part fetches; part delivery after completion p50 {p50} ms, p90 {p90} ms, p99 {p99} ms, max {max} ms; \
+             blocking reload p50 {r50} ms, p99 {r99} ms; {:.0} req/s; {err} errors",
+            a.viewers,
+            req as f64 / elapsed
+        );
+    }
+    Ok(())
+}
