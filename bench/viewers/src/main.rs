@@ -93,16 +93,28 @@ fn completed_at(r: &reqwest::Response) -> Option<i64> {
         .ok()
 }
 
-async fn viewer(
-    id: usize,
+/// What every simulated viewer shares.
+struct Shared {
     client: reqwest::Client,
     base: String,
     playlist: String,
     until: Instant,
-    stats: Arc<Mutex<Stats>>,
-    errors: Arc<AtomicU64>,
-    requests: Arc<AtomicU64>,
-) {
+    stats: Mutex<Stats>,
+    errors: AtomicU64,
+    requests: AtomicU64,
+}
+
+async fn viewer(id: usize, sh: Arc<Shared>) {
+    let Shared {
+        client,
+        base,
+        playlist,
+        until,
+        stats,
+        errors,
+        requests,
+    } = &*sh;
+    let until = *until;
     let session = format!("bench-viewer-{id:06}");
     let get = |url: String| {
         requests.fetch_add(1, Ordering::Relaxed);
@@ -189,31 +201,27 @@ async fn main() -> anyhow::Result<()> {
         .pool_max_idle_per_host(usize::MAX)
         .timeout(Duration::from_secs(15))
         .build()?;
-    let stats = Arc::new(Mutex::new(Stats::default()));
-    let errors = Arc::new(AtomicU64::new(0));
-    let requests = Arc::new(AtomicU64::new(0));
     let start = Instant::now();
-    let until = start + Duration::from_secs(a.ramp + a.seconds);
+    let sh = Arc::new(Shared {
+        client,
+        base,
+        playlist: a.playlist.clone(),
+        until: start + Duration::from_secs(a.ramp + a.seconds),
+        stats: Mutex::new(Stats::default()),
+        errors: AtomicU64::new(0),
+        requests: AtomicU64::new(0),
+    });
     let mut tasks = Vec::with_capacity(a.viewers);
     for id in 0..a.viewers {
         let at = start + Duration::from_secs_f64(a.ramp as f64 * id as f64 / a.viewers as f64);
         tokio::time::sleep_until(at.into()).await;
-        tasks.push(tokio::spawn(viewer(
-            id,
-            client.clone(),
-            base.clone(),
-            a.playlist.clone(),
-            until,
-            stats.clone(),
-            errors.clone(),
-            requests.clone(),
-        )));
+        tasks.push(tokio::spawn(viewer(id, sh.clone())));
     }
     for t in tasks {
         let _ = t.await;
     }
     let elapsed = start.elapsed().as_secs_f64();
-    let mut s = stats.lock().await;
+    let mut s = sh.stats.lock().await;
     let n_parts = s.parts.len();
     let (p50, p90, p99, max) = (
         pct(&mut s.parts, 0.5),
@@ -222,8 +230,8 @@ async fn main() -> anyhow::Result<()> {
         pct(&mut s.parts, 1.0),
     );
     let (r50, r99) = (pct(&mut s.reloads, 0.5), pct(&mut s.reloads, 0.99));
-    let req = requests.load(Ordering::Relaxed);
-    let err = errors.load(Ordering::Relaxed);
+    let req = sh.requests.load(Ordering::Relaxed);
+    let err = sh.errors.load(Ordering::Relaxed);
     if a.json {
         println!(
             "{}",
