@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs (or checks) what StreamStage needs on Debian/Ubuntu:
-#   build: Rust (cargo), a C toolchain, pkg-config, clang
+#   build: Rust (cargo), a C toolchain, pkg-config, clang, OpenSSL headers
+#          (packagerd's optional HTTPS)
 #   run:   nothing beyond the binaries (SQLite is built in)
 #   tests: ffmpeg/ffprobe (publisher and checker), Chromium, Node.js + npm
 #          packages (hls.js for the player page, playwright-core for tests),
@@ -17,7 +18,7 @@ say() { printf 'setup: %s\n' "$*" >&2; }
 
 # command → Debian package that provides it
 need=(pkg-config:pkg-config clang:clang node:nodejs npm:npm)
-[ $want_tests = 1 ] && need+=(ffmpeg:ffmpeg ffprobe:ffmpeg chromium:chromium systemd-analyze:systemd tmux:tmux)
+[ $want_tests = 1 ] && need+=(ffmpeg:ffmpeg ffprobe:ffmpeg chromium:chromium systemd-analyze:systemd tmux:tmux curl:curl openssl:openssl)
 
 missing=()
 for pair in "${need[@]}"; do
@@ -25,6 +26,9 @@ for pair in "${need[@]}"; do
   command -v "$cmd" >/dev/null 2>&1 && continue
   [[ " ${missing[*]} " == *" $pkg "* ]] || missing+=("$pkg")
 done
+
+# OpenSSL headers and library (no command to look for).
+[ -f /usr/include/openssl/ssl.h ] || missing+=(libssl-dev)
 
 if [ ${#missing[@]} -gt 0 ]; then
   if command -v apt-get >/dev/null 2>&1; then

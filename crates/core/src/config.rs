@@ -190,10 +190,10 @@ pub struct PackagerdConfig {
     pub part_duration: HumanDuration,
     /// Segments listed in the live playlist.
     pub playlist_segments: usize,
-    /// Reserved for HTTPS on the public listener (not built yet: refused
-    /// when set, so a config never believes it has TLS).
+    /// PEM certificate chain: with `tls_key`, the public listener speaks HTTPS
+    /// (HTTP/2 and HTTP/1.1 by ALPN) instead of plain HTTP/1.1 and h2c.
     pub tls_cert: Option<PathBuf>,
-    /// Reserved, with `tls_cert`.
+    /// PEM private key for `tls_cert`.
     pub tls_key: Option<PathBuf>,
     /// Value of `Access-Control-Allow-Origin` on HLS and API responses; empty for none.
     pub cors_allow_origin: String,
@@ -356,10 +356,10 @@ impl Config {
                 "must be at least 50ms and at most half of packagerd.segment_duration",
             ));
         }
-        if self.packagerd.tls_cert.is_some() || self.packagerd.tls_key.is_some() {
+        if self.packagerd.tls_cert.is_some() != self.packagerd.tls_key.is_some() {
             return Err(bad(
                 "packagerd.tls_cert",
-                "HTTPS on packagerd is not supported yet; terminate TLS in a reverse proxy",
+                "tls_cert and tls_key must be set together",
             ));
         }
         if !(3..=100).contains(&self.packagerd.playlist_segments) {
@@ -417,8 +417,13 @@ impl Config {
 
     /// Base URL of packagerd's public listener.
     pub fn public_http_base(&self) -> String {
+        let scheme = if self.packagerd.tls_cert.is_some() {
+            "https"
+        } else {
+            "http"
+        };
         format!(
-            "http://{}:{}",
+            "{scheme}://{}:{}",
             self.public_host,
             self.packagerd.listen.port()
         )

@@ -13,6 +13,7 @@ pub mod http;
 pub mod link_server;
 pub mod registry;
 pub mod segmenter;
+pub mod tls;
 pub mod viewers;
 pub mod web;
 
@@ -88,11 +89,16 @@ pub async fn run(
     };
     let mut s1 = stop_rx.clone();
     let mut s2 = stop_rx.clone();
-    let public = tokio::spawn(stage_core::http::serve(
-        l.public,
-        http::router(state),
-        async move { stage_core::telemetry::stopped(&mut s1).await },
-    ));
+    let router = http::router(state);
+    let stopped = async move { stage_core::telemetry::stopped(&mut s1).await };
+    let public = match (&cfg.packagerd.tls_cert, &cfg.packagerd.tls_key) {
+        (Some(cert), Some(key)) => {
+            let acceptor = tls::acceptor(cert, key)?;
+            tracing::info!("public listener speaks HTTPS (HTTP/2 and HTTP/1.1 by ALPN)");
+            tokio::spawn(tls::serve(l.public, acceptor, router, stopped))
+        }
+        _ => tokio::spawn(stage_core::http::serve(l.public, router, stopped)),
+    };
     let admin = tokio::spawn(stage_core::http::serve(
         l.admin,
         admin::router(admin_token, registry.clone(), viewers.clone()),

@@ -243,3 +243,97 @@ async fn ll_hls_follows_the_spec_across_a_reconnect_and_blocking_requests_are_pr
     let stream = db.stream(stream_id).await.unwrap().unwrap();
     assert!(stream.peak_viewers >= 2, "{stream:?}");
 }
+
+/// `packagerd.tls_cert`/`tls_key`: the public listener speaks HTTPS with
+/// HTTP/2 or HTTP/1.1 by ALPN, serves LL-HLS and counts viewers as over
+/// plain HTTP.
+#[tokio::test]
+async fn https_serves_http2_and_http1_by_alpn() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    let st = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+        ])
+        .args([
+            "-keyout",
+            key.to_str().unwrap(),
+            "-out",
+            cert.to_str().unwrap(),
+        ])
+        .output()
+        .expect("openssl");
+    assert!(
+        st.status.success(),
+        "{}",
+        String::from_utf8_lossy(&st.stderr)
+    );
+    let extra = format!(
+        "tls_cert = \"{}\"\ntls_key = \"{}\"",
+        cert.display(),
+        key.display()
+    );
+    let stack = Stack::start_with(Backend::Sqlite, &extra).await.unwrap();
+    assert!(
+        stack.up_stdout().contains("https://"),
+        "banner should show the https player URL: {}",
+        stack.up_stdout()
+    );
+    let key = stack.create_channel("tls");
+    let _p = Publisher::start(&Clip::small(), &stack.rtmp_url(&key), stack.dir.path());
+    let base = format!("https://127.0.0.1:{}", stack.ports.http);
+    let curl = |args: &[&str], path: &str| {
+        let out = std::process::Command::new("curl")
+            .args([
+                "-sk",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_version} %{http_code}",
+            ])
+            .args(["-H", "x-playback-session-id: tls-session-0001"])
+            .args(args)
+            .arg(format!("{base}{path}"))
+            .output()
+            .expect("curl");
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    assert_eq!(curl(&["--http2"], "/healthz"), "2 200");
+    assert_eq!(curl(&["--http1.1"], "/healthz"), "1.1 200");
+    // Plain HTTP on the TLS port is refused, not served.
+    let out = std::process::Command::new("curl")
+        .args([
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "--max-time",
+            "5",
+        ])
+        .arg(format!("http://127.0.0.1:{}/healthz", stack.ports.http))
+        .output()
+        .unwrap();
+    assert_ne!(String::from_utf8_lossy(&out.stdout), "200");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if curl(&["--http2"], "/hls/tls/source/index.m3u8") == "2 200" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no playlist over HTTPS");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let status = stack
+        .admin_status(stack.ports.packager_admin)
+        .await
+        .unwrap();
+    assert_eq!(status["streams"][0]["viewers"], 1, "{status}");
+}
