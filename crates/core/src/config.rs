@@ -474,7 +474,7 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(
-            e.contains("packagerd.tls_cert") && e.contains("not supported"),
+            e.contains("packagerd.tls_cert") && e.contains("together"),
             "{e}"
         );
     }

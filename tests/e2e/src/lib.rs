@@ -533,6 +533,41 @@ impl Publisher {
         Publisher { child, stderr }
     }
 
+    /// Pre-encodes `clip` (which must have `seconds`) into `dir` and
+    /// publishes that file in a loop with `-c copy`: a publisher that costs
+    /// almost no CPU, for tests whose subject is the player, not the encoder.
+    pub fn start_copy(clip: &Clip, url: &str, dir: &Path) -> Publisher {
+        let file = dir.join("loop.flv");
+        let mut args = clip.args(file.to_str().expect("utf-8 path"));
+        args.retain(|a| a != "-re");
+        args.insert(0, "-y".into());
+        let st = Command::new("ffmpeg")
+            .args(&args)
+            .stdin(Stdio::null())
+            .status()
+            .expect("ffmpeg must be installed (scripts/setup.sh installs it)");
+        assert!(st.success(), "pre-encoding the clip failed");
+        let stderr = dir.join("ffmpeg-copy.err");
+        let child = Command::new("ffmpeg")
+            .args([
+                "-hide_banner",
+                "-loglevel",
+                "error",
+                "-re",
+                "-stream_loop",
+                "-1",
+                "-i",
+            ])
+            .arg(&file)
+            .args(["-c", "copy", "-f", "flv", url])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&stderr).expect("ffmpeg stderr"))
+            .spawn()
+            .expect("ffmpeg");
+        Publisher { child, stderr }
+    }
+
     /// Whether ffmpeg is still running.
     pub fn running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
