@@ -8,7 +8,7 @@ and packagerd's CPU share, per level.
 The publisher is one pre-encoded 720p30 2 s-GOP clip looped with `-c copy`,
 so encoding costs nothing; the load generator shares the machine's cores.
 
-usage: bench/viewers/bench.py [--levels 500,1000,2000,3000] [--seconds 30]
+usage: bench/viewers/bench.py [--levels 500,1000,2000,3000] [--seconds 30] [--pin]
 Needs: cargo build --release --bins, ffmpeg. Results: bench/out/viewers-*.json.
 """
 import argparse, json, os, resource, socket, subprocess, sys, tempfile, time
@@ -34,6 +34,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--levels", default="500,1000,2000,3000")
     ap.add_argument("--seconds", type=int, default=30)
+    ap.add_argument("--pin", action="store_true",
+                    help="server side (packagerd, ingestd, publisher) on CPU 0, load generator on CPU 1")
     a = ap.parse_args()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
@@ -75,11 +77,17 @@ admin_listen = "127.0.0.1:{p[8]}"
                                 "-f", "flv", f"rtmp://127.0.0.1:{p[0]}/live/{key}"],
                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
         url = f"http://127.0.0.1:{p[3]}/hls/bench/source/index.m3u8"
+        if a.pin:
+            for pid in (ing.pid, pkg.pid, pub.pid):
+                subprocess.run(["taskset", "-a", "-cp", "0", str(pid)], check=True, capture_output=True)
         time.sleep(6)
         for n in [int(x) for x in a.levels.split(",")]:
             c0, t0 = cpu_seconds(pkg.pid), time.time()
-            out = subprocess.run([os.path.join(BIN, "llhls-viewers"), "--playlist", url, "--viewers", str(n),
-                                  "--seconds", str(a.seconds), "--json"], capture_output=True, text=True)
+            gen = [os.path.join(BIN, "llhls-viewers"), "--playlist", url, "--viewers", str(n),
+                   "--seconds", str(a.seconds), "--json"]
+            if a.pin:
+                gen = ["taskset", "-c", "1"] + gen
+            out = subprocess.run(gen, capture_output=True, text=True)
             c1, t1 = cpu_seconds(pkg.pid), time.time()
             if out.returncode != 0:
                 print(out.stderr, file=sys.stderr)
