@@ -13,59 +13,10 @@ Needs: a release build (cargo build --release --bins), ffmpeg, and for the
 peer nginx with libnginx-mod-rtmp (apt-get install nginx libnginx-mod-rtmp).
 Results go to bench/out/ingest-*.json and a table on stdout.
 """
-import argparse, json, os, shutil, signal, socket, subprocess, sys, tempfile, time
+import argparse, json, os, shutil, signal, subprocess, sys, tempfile, time
 
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-BIN = os.path.join(ROOT, "target", "release")
-HZ = os.sysconf("SC_CLK_TCK")
-
-
-def free_ports(n):
-    socks = [socket.socket() for _ in range(n)]
-    for s in socks:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
-
-
-def cpu_seconds(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / HZ
-
-
-def rss_kib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
-
-
-def wait_port(port, limit=30):
-    end = time.time() + limit
-    while time.time() < end:
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.2).close()
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"port {port} never opened")
-
-
-def make_clip(path):
-    if os.path.exists(path):
-        return
-    subprocess.run([
-        "ffmpeg", "-v", "error", "-y",
-        "-f", "lavfi", "-i", "testsrc2=size=1920x1080:rate=30",
-        "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
-        "-t", "20", "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p",
-        "-b:v", "6M", "-maxrate", "6M", "-bufsize", "12M", "-g", "60", "-sc_threshold", "0",
-        "-c:a", "aac", "-b:a", "128k", "-ac", "2", path,
-    ], check=True)
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+from common import BIN, ROOT, StreamStage, cpu_seconds, free_ports, make_clip, rss_kib, stop, wait_port  # noqa: E402,F401
 
 
 def publishers(urls, clip, logdir):
@@ -76,17 +27,6 @@ def publishers(urls, clip, logdir):
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
             stderr=open(os.path.join(logdir, f"pub{i}.err"), "w")))
     return procs
-
-
-def stop(procs, sig=signal.SIGTERM):
-    for p in procs:
-        if p.poll() is None:
-            p.send_signal(sig)
-    for p in procs:
-        try:
-            p.wait(10)
-        except subprocess.TimeoutExpired:
-            p.kill()
 
 
 def measure(pids, n, warmup, window, procs):
@@ -109,52 +49,18 @@ def measure(pids, n, warmup, window, procs):
 
 
 def streamstage(n, clip, warmup, window, work):
-    p = free_ports(9)
-    data = os.path.join(work, "ss-data")
-    cfg = os.path.join(work, "ss.toml")
-    with open(cfg, "w") as f:
-        f.write(f'''data_dir = "{data}"
-[log]
-level = "warn"
-[ingestd]
-listen = "127.0.0.1:{p[0]}"
-admin_listen = "127.0.0.1:{p[1]}"
-packager_media = "127.0.0.1:{p[2]}"
-[packagerd]
-listen = "127.0.0.1:{p[3]}"
-admin_listen = "127.0.0.1:{p[4]}"
-media_listen = "127.0.0.1:{p[2]}"
-segment_duration = "2s"
-[chatd]
-listen = "127.0.0.1:{p[5]}"
-admin_listen = "127.0.0.1:{p[6]}"
-[billingd]
-listen = "127.0.0.1:{p[7]}"
-admin_listen = "127.0.0.1:{p[8]}"
-''')
-    stagectl = os.path.join(BIN, "stagectl")
-    keys = []
-    for i in range(n):
-        out = subprocess.run([stagectl, "--config", cfg, "channel", "create", f"b{i}", "--json"],
-                             check=True, capture_output=True, text=True).stdout
-        keys.append(json.loads(out)["stream_key"])
-    env = dict(os.environ, STAGE_CONFIG=cfg)
-    ing = subprocess.Popen([os.path.join(BIN, "ingestd")], env=env, stderr=open(os.path.join(work, "ingestd.log"), "w"))
-    pkg = subprocess.Popen([os.path.join(BIN, "packagerd")], env=env, stderr=open(os.path.join(work, "packagerd.log"), "w"))
-    try:
-        wait_port(p[0]); wait_port(p[3])
+    with StreamStage(work, [f"b{i}" for i in range(n)], 'segment_duration = "2s"') as ss:
         time.sleep(1)
-        idle = rss_kib(ing.pid) + rss_kib(pkg.pid)
-        pubs = publishers([f"rtmp://127.0.0.1:{p[0]}/live/{k}" for k in keys], clip, work)
+        pids = [ss.ingestd.pid, ss.packagerd.pid]
+        idle = sum(rss_kib(p) for p in pids)
+        pubs = publishers([ss.rtmp_url(k) for k in ss.keys], clip, work)
         try:
-            r = measure([ing.pid, pkg.pid], n, warmup, window, pubs)
+            r = measure(pids, n, warmup, window, pubs)
         finally:
             stop(pubs)
         r["idle_rss_kib"] = idle
         r["rss_per_stream_mib"] = (r["rss_kib"] - idle) / n / 1024
         return r
-    finally:
-        stop([ing, pkg])
 
 
 NGINX_CONF = """
@@ -218,7 +124,7 @@ def main():
     out_dir = os.path.join(ROOT, "bench", "out")
     os.makedirs(out_dir, exist_ok=True)
     clip = os.path.join(out_dir, "clip-1080p30-6M.flv")
-    make_clip(clip)
+    make_clip(clip, "1920x1080", 6000)
     results = []
     for n in [int(x) for x in a.levels.split(",")]:
         for name, fn in [("streamstage", streamstage), ("nginx-rtmp", nginx_rtmp)]:

@@ -18,8 +18,8 @@ peer nginx with libnginx-mod-rtmp. Results: bench/out/latency-*.json.
 """
 import argparse, json, os, shutil, subprocess, sys, tempfile, threading, time
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "ingest"))
-from bench import BIN, ROOT, free_ports, stop, wait_port  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+from common import ROOT, StreamStage, free_ports, stop, wait_port  # noqa: E402
 
 W, H, FPS = 640, 360, 30
 BITS, BLOCK, X0, Y0 = 32, 16, 32, 8
@@ -77,43 +77,13 @@ def measure(page_url, seconds):
 
 
 def streamstage(seconds, work, part=None):
-    p = free_ports(9)
-    cfg = os.path.join(work, "ss.toml")
-    with open(cfg, "w") as f:
-        f.write(f'''data_dir = "{work}/ss-data"
-[log]
-level = "warn"
-[ingestd]
-listen = "127.0.0.1:{p[0]}"
-admin_listen = "127.0.0.1:{p[1]}"
-packager_media = "127.0.0.1:{p[2]}"
-[packagerd]
-listen = "127.0.0.1:{p[3]}"
-admin_listen = "127.0.0.1:{p[4]}"
-media_listen = "127.0.0.1:{p[2]}"
-{f'part_duration = "{part}"' if part else ""}
-[chatd]
-listen = "127.0.0.1:{p[5]}"
-admin_listen = "127.0.0.1:{p[6]}"
-[billingd]
-listen = "127.0.0.1:{p[7]}"
-admin_listen = "127.0.0.1:{p[8]}"
-''')
-    key = json.loads(subprocess.run([os.path.join(BIN, "stagectl"), "--config", cfg, "channel", "create", "lat",
-                                     "--json"], check=True, capture_output=True, text=True).stdout)["stream_key"]
-    env = dict(os.environ, STAGE_CONFIG=cfg)
-    ing = subprocess.Popen([os.path.join(BIN, "ingestd")], env=env, stderr=open(os.path.join(work, "ingestd.log"), "w"))
-    pkg = subprocess.Popen([os.path.join(BIN, "packagerd")], env=env, stderr=open(os.path.join(work, "packagerd.log"), "w"))
-    try:
-        wait_port(p[0]); wait_port(p[3])
+    extra = f'part_duration = "{part}"' if part else ""
+    with StreamStage(work, ["lat"], extra) as ss:
         until = time.time() + seconds + 90
-        t = threading.Thread(target=painter, args=(f"rtmp://127.0.0.1:{p[0]}/live/{key}", until,
+        t = threading.Thread(target=painter, args=(ss.rtmp_url(ss.keys[0]), until,
                                                    open(os.path.join(work, "ss-ffmpeg.err"), "w")), daemon=True)
         t.start()
-        r = measure(f"http://127.0.0.1:{p[3]}/watch/lat", seconds)
-        return r
-    finally:
-        stop([ing, pkg])
+        return measure(f"http://127.0.0.1:{ss.http}/watch/lat", seconds)
 
 
 NGINX_CONF = """

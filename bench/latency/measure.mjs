@@ -4,23 +4,10 @@
 // and compares it with the time the frame is shown.
 //
 // usage: node measure.mjs URL SECONDS   → one JSON line on stdout
-import { chromium } from 'playwright-core';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { launch } from '../../tests/e2e/browser/chromium.mjs';
 
 const [url, seconds] = [process.argv[2], Number(process.argv[3] || 60)];
-const profile = mkdtempSync(join(tmpdir(), 'stage-latency-'));
-const browser = await chromium.launchPersistentContext(profile, {
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  headless: true,
-  args: [
-    '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync',
-    '--autoplay-policy=no-user-gesture-required',
-  ],
-});
-const page = browser.pages()[0] || await browser.newPage();
+const { page, close } = await launch(['--autoplay-policy=no-user-gesture-required']);
 await page.goto(url);
 
 const result = await page.evaluate(async (seconds) => {
@@ -80,5 +67,4 @@ process.stdout.write(JSON.stringify({
   first_half_median_ms: med(result.samples.slice(0, half)), second_half_median_ms: med(result.samples.slice(half)),
   waiting_after_start: result.waiting, undecodable: result.undecodable, startup_ms: result.startedAfterMs,
 }) + '\n');
-await browser.close();
-rmSync(profile, { recursive: true, force: true });
+await close();

@@ -11,23 +11,10 @@ so encoding costs nothing; the load generator shares the machine's cores.
 usage: bench/viewers/bench.py [--levels 500,1000,2000,3000] [--seconds 30] [--pin]
 Needs: cargo build --release --bins, ffmpeg. Results: bench/out/viewers-*.json.
 """
-import argparse, json, os, resource, socket, subprocess, sys, tempfile, time
+import argparse, json, os, resource, subprocess, sys, tempfile, time
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "ingest"))
-from bench import BIN, ROOT, cpu_seconds, free_ports, stop, wait_port  # noqa: E402
-
-
-def make_clip(path):
-    if os.path.exists(path):
-        return
-    subprocess.run([
-        "ffmpeg", "-v", "error", "-y",
-        "-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=30",
-        "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
-        "-t", "20", "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p",
-        "-b:v", "2500k", "-g", "60", "-sc_threshold", "0",
-        "-c:a", "aac", "-b:a", "128k", "-ac", "2", path,
-    ], check=True)
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+from common import BIN, ROOT, StreamStage, cpu_seconds, make_clip, stop  # noqa: E402
 
 
 def main():
@@ -41,44 +28,16 @@ def main():
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     work = tempfile.mkdtemp(prefix="stage-viewers-")
     clip = os.path.join(ROOT, "bench", "out", "clip720.flv")
-    os.makedirs(os.path.dirname(clip), exist_ok=True)
-    make_clip(clip)
-    p = free_ports(9)
-    cfg = os.path.join(work, "ss.toml")
-    with open(cfg, "w") as f:
-        f.write(f'''data_dir = "{work}/data"
-[log]
-level = "warn"
-[ingestd]
-listen = "127.0.0.1:{p[0]}"
-admin_listen = "127.0.0.1:{p[1]}"
-packager_media = "127.0.0.1:{p[2]}"
-[packagerd]
-listen = "127.0.0.1:{p[3]}"
-admin_listen = "127.0.0.1:{p[4]}"
-media_listen = "127.0.0.1:{p[2]}"
-[chatd]
-listen = "127.0.0.1:{p[5]}"
-admin_listen = "127.0.0.1:{p[6]}"
-[billingd]
-listen = "127.0.0.1:{p[7]}"
-admin_listen = "127.0.0.1:{p[8]}"
-''')
-    stagectl = os.path.join(BIN, "stagectl")
-    key = json.loads(subprocess.run([stagectl, "--config", cfg, "channel", "create", "bench", "--json"],
-                                    check=True, capture_output=True, text=True).stdout)["stream_key"]
-    env = dict(os.environ, STAGE_CONFIG=cfg)
-    ing = subprocess.Popen([os.path.join(BIN, "ingestd")], env=env, stderr=open(os.path.join(work, "ingestd.log"), "w"))
-    pkg = subprocess.Popen([os.path.join(BIN, "packagerd")], env=env, stderr=open(os.path.join(work, "packagerd.log"), "w"))
+    make_clip(clip, "1280x720", 2500)
     results = []
-    try:
-        wait_port(p[0]); wait_port(p[3])
+    with StreamStage(work, ["bench"]) as ss:
         pub = subprocess.Popen(["ffmpeg", "-v", "error", "-re", "-stream_loop", "-1", "-i", clip, "-c", "copy",
-                                "-f", "flv", f"rtmp://127.0.0.1:{p[0]}/live/{key}"],
+                                "-f", "flv", ss.rtmp_url(ss.keys[0])],
                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
-        url = f"http://127.0.0.1:{p[3]}/hls/bench/source/index.m3u8"
+        pkg = ss.packagerd
+        url = f"http://127.0.0.1:{ss.http}/hls/bench/source/index.m3u8"
         if a.pin:
-            for pid in (ing.pid, pkg.pid, pub.pid):
+            for pid in (ss.ingestd.pid, pkg.pid, pub.pid):
                 subprocess.run(["taskset", "-a", "-cp", "0", str(pid)], check=True, capture_output=True)
         time.sleep(6)
         for n in [int(x) for x in a.levels.split(",")]:
@@ -100,8 +59,6 @@ admin_listen = "127.0.0.1:{p[8]}"
                   f"packagerd {r['packagerd_cpu_cores']:.2f} cores; {r['errors']} errors", flush=True)
             time.sleep(3)
         stop([pub])
-    finally:
-        stop([ing, pkg])
     out = os.path.join(ROOT, "bench", "out", f"viewers-{int(time.time())}.json")
     with open(out, "w") as f:
         json.dump(results, f, indent=1)

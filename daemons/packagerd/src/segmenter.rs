@@ -716,7 +716,8 @@ impl Segmenter {
                 discontinuity: open.discontinuity,
                 program_date_time_ms: Some(open.pdt_ms),
                 independent: open.independent,
-                parts: open.parts.iter().map(|p| p.entry.clone()).collect(),
+                // Filled from `parts` while the segment is near the live edge.
+                parts: Vec::new(),
             },
             data: data.freeze(),
             video_frames: open.video_frames,
@@ -834,8 +835,8 @@ impl Segmenter {
             .enumerate()
             .map(|(i, s)| {
                 let mut e = s.entry.clone();
-                if self.ended || i + LISTED_PART_SEGMENTS < listed {
-                    e.parts.clear();
+                if !self.ended && i + LISTED_PART_SEGMENTS >= listed {
+                    e.parts = s.parts.iter().map(|p| p.entry.clone()).collect();
                 }
                 e
             })

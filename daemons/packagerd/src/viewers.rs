@@ -191,34 +191,33 @@ impl Viewers {
 
     /// Writes one flush to the database.
     async fn write(&self, db: &Db, f: Flush) -> anyhow::Result<()> {
-        if !f.open.is_empty() {
-            let new: Vec<NewViewerSession> = f.open.iter().map(|o| o.2.clone()).collect();
-            let ids = db.open_viewer_sessions(&new).await?;
-            let rows: Vec<(i64, String, i64)> = f
-                .open
-                .iter()
-                .zip(ids)
-                .map(|((stream, key, _), id)| (*stream, key.clone(), id))
-                .collect();
-            self.set_rows(&rows);
-            let mut closed = Vec::new();
-            for c in &f.close {
+        let new: Vec<NewViewerSession> = f.open.iter().map(|o| o.2.clone()).collect();
+        let ids = if new.is_empty() {
+            Vec::new()
+        } else {
+            db.open_viewer_sessions(&new).await?
+        };
+        let rows: Vec<(i64, String, i64)> = f
+            .open
+            .iter()
+            .zip(ids)
+            .map(|((stream, key, _), id)| (*stream, key.clone(), id))
+            .collect();
+        self.set_rows(&rows);
+        // A session that left before its row was written gets it now.
+        let closed: Vec<(i64, i64, i64)> = f
+            .close
+            .iter()
+            .filter_map(|c| {
                 let row = c.row.or_else(|| {
                     rows.iter()
                         .find(|(s, k, _)| *s == c.stream_id && *k == c.key)
                         .map(|r| r.2)
-                });
-                if let Some(row) = row {
-                    closed.push((row, c.left_ms, c.watch_ms));
-                }
-            }
-            db.close_viewer_sessions(&closed).await?;
-        } else if !f.close.is_empty() {
-            let closed: Vec<(i64, i64, i64)> = f
-                .close
-                .iter()
-                .filter_map(|c| c.row.map(|r| (r, c.left_ms, c.watch_ms)))
-                .collect();
+                })?;
+                Some((row, c.left_ms, c.watch_ms))
+            })
+            .collect();
+        if !closed.is_empty() {
             db.close_viewer_sessions(&closed).await?;
         }
         for (stream_id, peak) in f.peaks {

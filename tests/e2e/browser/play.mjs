@@ -5,26 +5,12 @@
 //   wait-time SECONDS TIMEOUT_S  → waits until video.currentTime advanced by SECONDS
 //   state                        → prints the page's player state
 //   quit
-import { chromium } from 'playwright-core';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import readline from 'node:readline';
+import { launch } from './chromium.mjs';
 
 const url = process.argv[2];
-const profile = mkdtempSync(join(tmpdir(), 'stage-chromium-'));
 const out = (o) => process.stdout.write(JSON.stringify(o) + '\n');
-
-// A fresh profile directory each run (playwright passes it as --user-data-dir).
-const browser = await chromium.launchPersistentContext(profile, {
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  headless: true,
-  args: [
-    '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync',
-  ],
-});
-const page = browser.pages()[0] || await browser.newPage();
+const { page, close } = await launch();
 const consoleLines = [];
 page.on('console', (m) => consoleLines.push(m.type() + ': ' + m.text()));
 page.on('pageerror', (e) => consoleLines.push('pageerror: ' + e.message));
@@ -67,6 +53,5 @@ for await (const line of rl) {
     out({ event: 'error', message: String(e), console: consoleLines.slice(-20) });
   }
 }
-await browser.close();
-rmSync(profile, { recursive: true, force: true });
+await close();
 out({ event: 'closed' });

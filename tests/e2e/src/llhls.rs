@@ -310,8 +310,7 @@ impl Checker {
             if self.known.get(&msn).is_some_and(|k| k.1) {
                 n += 1;
             }
-            // The first segment's own tag is counted by the sequence
-            // number already when it was listed first; compare relative.
+            // A segment's number must never change between playlists.
             match self.disc_numbers.get(&msn) {
                 Some(prev) if *prev != n => {
                     return Err(ctx(format!(

@@ -26,6 +26,25 @@ fn completed_at(r: &reqwest::Response) -> i64 {
         .expect("stage-completed-at header")
 }
 
+/// `HTTP-VERSION STATUS` of a GET by curl with `args`, e.g. `"2 200"`.
+/// (curl, not reqwest: reqwest's HTTP/2 pulls in rustls, which rml_rtmp's
+/// pinned `subtle` rules out of this workspace.)
+fn curl(args: &[&str], url: &str) -> String {
+    let out = std::process::Command::new("curl")
+        .args([
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_version} %{http_code}",
+        ])
+        .args(args)
+        .arg(url)
+        .output()
+        .expect("curl");
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
 fn percentile(v: &mut [i64], p: f64) -> i64 {
     v.sort_unstable();
     v[((v.len() - 1) as f64 * p).round() as usize]
@@ -183,22 +202,14 @@ async fn ll_hls_follows_the_spec_across_a_reconnect_and_blocking_requests_are_pr
     assert!(max <= 1000, "a blocking reload took {max} ms");
 
     // HTTP/2 without TLS (prior knowledge), as a CDN or proxy may speak it.
-    // (curl: reqwest's HTTP/2 pulls in rustls, which rml_rtmp's pinned
-    // `subtle` rules out of this workspace.)
-    let out = std::process::Command::new("curl")
-        .args([
-            "-s",
-            "-o",
-            "/dev/null",
-            "-w",
-            "%{http_version} %{http_code}",
-        ])
-        .arg("--http2-prior-knowledge")
-        .args(["-H", &format!("x-playback-session-id: {session}")])
-        .arg(format!("{base}index.m3u8"))
-        .output()
-        .expect("curl");
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "2 200");
+    let header = format!("x-playback-session-id: {session}");
+    assert_eq!(
+        curl(
+            &["--http2-prior-knowledge", "-H", &header],
+            &format!("{base}index.m3u8")
+        ),
+        "2 200"
+    );
 
     // Viewers: this client (session id) and one without (address + agent).
     let r = client
@@ -290,42 +301,26 @@ async fn https_serves_http2_and_http1_by_alpn() {
     let key = stack.create_channel("tls");
     let _p = Publisher::start(&Clip::small(), &stack.rtmp_url(&key), stack.dir.path());
     let base = format!("https://127.0.0.1:{}", stack.ports.http);
-    let curl = |args: &[&str], path: &str| {
-        let out = std::process::Command::new("curl")
-            .args([
-                "-sk",
-                "-o",
-                "/dev/null",
-                "-w",
-                "%{http_version} %{http_code}",
-            ])
-            .args(["-H", "x-playback-session-id: tls-session-0001"])
-            .args(args)
-            .arg(format!("{base}{path}"))
-            .output()
-            .expect("curl");
-        String::from_utf8_lossy(&out.stdout).to_string()
+    let https = |version: &str, path: &str| {
+        let h = [
+            "-k",
+            version,
+            "-H",
+            "x-playback-session-id: tls-session-0001",
+        ];
+        curl(&h, &format!("{base}{path}"))
     };
-    assert_eq!(curl(&["--http2"], "/healthz"), "2 200");
-    assert_eq!(curl(&["--http1.1"], "/healthz"), "1.1 200");
+    assert_eq!(https("--http2", "/healthz"), "2 200");
+    assert_eq!(https("--http1.1", "/healthz"), "1.1 200");
     // Plain HTTP on the TLS port is refused, not served.
-    let out = std::process::Command::new("curl")
-        .args([
-            "-s",
-            "-o",
-            "/dev/null",
-            "-w",
-            "%{http_code}",
-            "--max-time",
-            "5",
-        ])
-        .arg(format!("http://127.0.0.1:{}/healthz", stack.ports.http))
-        .output()
-        .unwrap();
-    assert_ne!(String::from_utf8_lossy(&out.stdout), "200");
+    let plain = curl(
+        &["--max-time", "5"],
+        &format!("http://127.0.0.1:{}/healthz", stack.ports.http),
+    );
+    assert!(!plain.ends_with(" 200"), "{plain}");
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        if curl(&["--http2"], "/hls/tls/source/index.m3u8") == "2 200" {
+        if https("--http2", "/hls/tls/source/index.m3u8") == "2 200" {
             break;
         }
         assert!(Instant::now() < deadline, "no playlist over HTTPS");
