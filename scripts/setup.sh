@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Installs (or checks) what StreamStage needs on Debian/Ubuntu:
-#   build: Rust (cargo), a C toolchain, pkg-config, clang, OpenSSL headers
-#          (packagerd's optional HTTPS)
-#   run:   nothing beyond the binaries (SQLite is built in)
+#   build: Rust (cargo), a C toolchain, pkg-config, clang + libclang, OpenSSL
+#          headers (packagerd's optional HTTPS), FFmpeg's -dev packages
+#          (packagerd's in-process ABR transcoding, ffmpeg-next)
+#   run:   FFmpeg's shared libraries (come with the -dev packages; SQLite is
+#          built in)
 #   tests: ffmpeg/ffprobe (publisher and checker), Chromium, Node.js + npm
 #          packages (hls.js for the player page, playwright-core for tests),
 #          systemd-analyze (unit checks), cargo-nextest
@@ -29,6 +31,12 @@ done
 
 # OpenSSL headers and library (no command to look for).
 [ -f /usr/include/openssl/ssl.h ] || missing+=(libssl-dev)
+# FFmpeg's libraries and headers (packagerd transcodes in-process with
+# ffmpeg-next) and libclang (its bindings are generated at build time).
+for lib in libavcodec libavformat libavfilter libavdevice libswscale libswresample; do
+  pkg-config --exists "$lib" 2>/dev/null || missing+=("$lib-dev")
+done
+ls /usr/lib/llvm-*/lib/libclang*.so* >/dev/null 2>&1 || missing+=(libclang-dev)
 
 if [ ${#missing[@]} -gt 0 ]; then
   if command -v apt-get >/dev/null 2>&1; then

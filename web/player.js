@@ -16,6 +16,13 @@
   const STALL_MS = 10000;
   // Further behind the live edge than this, jump instead of speeding up.
   const JUMP_BEHIND_S = 4;
+  // Catch-up: play at CATCHUP_RATE while more than CATCHUP_ABOVE_S behind
+  // the target latency (PART-HOLD-BACK + one part), until within CATCHUP_DONE_S,
+  // and only with at least CATCHUP_AHEAD_S buffered ahead.
+  const CATCHUP_RATE = 1.1;
+  const CATCHUP_ABOVE_S = 0.08;
+  const CATCHUP_DONE_S = 0.02;
+  const CATCHUP_AHEAD_S = 0.3;
   // One id per page view, sent with every HLS request so packagerd counts
   // this viewer once (it falls back to address + browser otherwise).
   const session = (window.crypto && crypto.randomUUID)
@@ -26,8 +33,12 @@
   const state = (window.stagePlayer = {
     channel, live: false, streamId: null, errors: [], starts: 0, session,
     latency: null, latencies: [], playing: false, waitingAfterStart: 0, jumps: 0,
+    // [time, ms behind hls.js's target latency] once a second; catch-ups started.
+    behindTarget: [], catchups: 0,
   });
   let hls = null;
+  // The hls.js instance, for debugging (not enumerable: state is serialized).
+  Object.defineProperty(state, 'hls', { get: function () { return hls; }, enumerable: false });
   let lastTime = 0;
   let lastAdvance = Date.now();
   // Server clock − this clock, ms (from /live's server_time_ms).
@@ -60,8 +71,12 @@
     state.latencies.push([Date.now(), state.latency]);
     if (state.latencies.length > 7200) state.latencies.shift();
     badge.textContent = badgeText();
+    if (typeof hls.targetLatency === 'number' && hls.latency > 0) {
+      state.behindTarget.push([Date.now(), Math.round((hls.latency - hls.targetLatency) * 1000)]);
+      if (state.behindTarget.length > 7200) state.behindTarget.shift();
+    }
     // Far behind (a long stall, a background tab): jump to the live edge;
-    // smaller drifts are caught up by hls.js's playback rate.
+    // smaller drifts are caught up by catchUp's playback rate.
     const edge = hls.liveSyncPosition;
     if (edge && hls.latency > JUMP_BEHIND_S && edge > video.currentTime) {
       video.currentTime = edge;
@@ -69,6 +84,28 @@
     }
   }
   setInterval(measure, 1000);
+
+  // hls.js changes the playback rate only with more than a second buffered,
+  // which a low-latency stream held three parts behind the edge never has,
+  // so a player that started late (or stalled) would stay late. The page
+  // catches up itself, a little faster until it is back at the target.
+  function catchUp() {
+    if (!hls || video.paused) return;
+    const target = hls.targetLatency;
+    const latency = hls.latency;
+    if (typeof target !== 'number' || !(latency > 0)) return;
+    const b = video.buffered;
+    const ahead = b.length ? b.end(b.length - 1) - video.currentTime : 0;
+    const behind = latency - target;
+    const fast = video.playbackRate > 1;
+    const want = ahead > CATCHUP_AHEAD_S && behind > (fast ? CATCHUP_DONE_S : CATCHUP_ABOVE_S);
+    const rate = want ? CATCHUP_RATE : 1;
+    if (video.playbackRate !== rate) {
+      if (rate > 1) state.catchups += 1;
+      video.playbackRate = rate;
+    }
+  }
+  video.addEventListener('timeupdate', catchUp);
 
   function stop() {
     if (hls) { hls.destroy(); hls = null; }
@@ -89,13 +126,23 @@
     if (window.Hls && window.Hls.isSupported()) {
       hls = new window.Hls({
         lowLatencyMode: true,
-        // Catch up to the target latency (PART-HOLD-BACK) by playing a little
-        // faster, never so fast that it sounds wrong.
-        maxLiveSyncPlaybackRate: 1.15,
+        // The page does the catching up (catchUp above); hls.js's own would
+        // set the rate back to 1 on every timeupdate.
+        maxLiveSyncPlaybackRate: 1,
         backBufferLength: 30,
         manifestLoadingMaxRetry: 6,
         levelLoadingMaxRetry: 6,
         xhrSetup: function (xhr) { xhr.setRequestHeader('X-Playback-Session-Id', session); },
+      });
+      // Hold one part more than PART-HOLD-BACK (the spec's minimum, and
+      // hls.js's target): at exactly 3 parts a late part or a hiccup in
+      // the page drains the buffer; one more costs ~0.2 s of latency.
+      let held = false;
+      hls.on(window.Hls.Events.LEVEL_LOADED, function (_e, data) {
+        const d = data.details;
+        if (held || !d || !d.partHoldBack || !d.partTarget) return;
+        held = true;
+        hls.targetLatency = d.partHoldBack + d.partTarget;
       });
       hls.on(window.Hls.Events.ERROR, function (_e, data) {
         state.errors.push(data.type + ':' + data.details + (data.fatal ? ':fatal' : ''));

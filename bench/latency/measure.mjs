@@ -22,7 +22,18 @@ const result = await page.evaluate(async (seconds) => {
   const samples = [];
   let waiting = 0, playing = false, firstPlayAt = null, undecodable = 0;
   video.addEventListener('playing', () => { playing = true; if (firstPlayAt === null) firstPlayAt = Date.now(); });
-  video.addEventListener('waiting', () => { if (playing) waiting += 1; });
+  // Each stall after the start: [s after the first play, ms until playing again].
+  const stalls = [];
+  let waitingSince = null;
+  video.addEventListener('waiting', () => {
+    if (playing) { waiting += 1; waitingSince = Date.now(); }
+  });
+  video.addEventListener('playing', () => {
+    if (waitingSince !== null) {
+      stalls.push([Math.round((waitingSince - firstPlayAt) / 100) / 10, Date.now() - waitingSince]);
+      waitingSince = null;
+    }
+  });
   // Decodes the painted time: bit i is block i (white = 1), a white block
   // before and after as guards.
   function decode() {
@@ -55,8 +66,16 @@ const result = await page.evaluate(async (seconds) => {
     video.requestVideoFrameCallback(onFrame);
     setTimeout(resolve, end - Date.now()); // never played: report what there is
   });
-  return { samples, waiting, undecodable, startedAfterMs: firstPlayAt ? firstPlayAt - (end - seconds * 1000 - 30000) : null };
+  return { samples, waiting, stalls, undecodable, startedAfterMs: firstPlayAt ? firstPlayAt - (end - seconds * 1000 - 30000) : null };
 }, seconds);
+
+// StreamStage's page: how far hls.js's own latency estimate sat behind its
+// target (PART-HOLD-BACK) over the second half, and how often the page sped up.
+const player = await page.evaluate(() => {
+  const p = window.stagePlayer;
+  return p ? { behind: p.behindTarget.map((x) => x[1]), catchups: p.catchups } : null;
+});
+const behind = player ? player.behind.slice(Math.floor(player.behind.length / 2)).sort((a, b) => a - b) : [];
 
 const lat = result.samples.map((s) => s[1]).sort((a, b) => a - b);
 const pct = (p) => lat.length ? lat[Math.min(lat.length - 1, Math.round((lat.length - 1) * p))] : null;
@@ -65,6 +84,8 @@ const med = (arr) => { const a = arr.map((s) => s[1]).sort((x, y) => x - y); ret
 process.stdout.write(JSON.stringify({
   url, frames: lat.length, median_ms: pct(0.5), p90_ms: pct(0.9), p99_ms: pct(0.99), max_ms: pct(1),
   first_half_median_ms: med(result.samples.slice(0, half)), second_half_median_ms: med(result.samples.slice(half)),
-  waiting_after_start: result.waiting, undecodable: result.undecodable, startup_ms: result.startedAfterMs,
+  behind_target_median_ms: behind.length ? behind[Math.floor(behind.length / 2)] : null,
+  catchups: player ? player.catchups : null,
+  waiting_after_start: result.waiting, stalls: result.stalls, undecodable: result.undecodable, startup_ms: result.startedAfterMs,
 }) + '\n');
 await close();

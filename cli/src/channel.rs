@@ -35,6 +35,10 @@ pub enum ChannelCmd {
         members_only: Option<bool>,
         #[arg(long)]
         enabled: Option<bool>,
+        /// ABR ladder (a name from the config's [ladders]; `source` for
+        /// passthrough only).
+        #[arg(long)]
+        ladder: Option<String>,
     },
     /// Delete a channel and its stream history.
     Delete { name: String },
@@ -59,6 +63,7 @@ pub fn channel_json(cfg: &Config, c: &Channel, live: Option<i64>) -> serde_json:
         "description": c.description,
         "members_only": c.members_only,
         "enabled": c.enabled,
+        "ladder": c.ladder,
         "created_at": rfc3339_ms(c.created_at),
         "key_rotated_at": rfc3339_ms(c.key_rotated_at),
         "live_stream_id": live,
@@ -163,6 +168,7 @@ pub async fn run_channel(cfg: &Config, out: &Output, cmd: ChannelCmd) -> anyhow:
                     ),
                     ("Members only", yes_no(c.members_only)),
                     ("Enabled", yes_no(c.enabled)),
+                    ("Ladder", c.ladder.clone()),
                     ("Created", rfc3339_ms(c.created_at)),
                     ("Key rotated", rfc3339_ms(c.key_rotated_at)),
                     ("RTMP server", cfg.rtmp_url()),
@@ -194,7 +200,17 @@ pub async fn run_channel(cfg: &Config, out: &Output, cmd: ChannelCmd) -> anyhow:
             description,
             members_only,
             enabled,
+            ladder,
         } => {
+            if let Some(l) = &ladder
+                && !cfg.ladders.contains_key(l)
+            {
+                let known: Vec<&str> = cfg.ladders.keys().map(String::as_str).collect();
+                anyhow::bail!(
+                    "no ladder `{l}` in the config (known: {})",
+                    known.join(", ")
+                );
+            }
             let c = db
                 .update_channel(
                     &name,
@@ -203,6 +219,7 @@ pub async fn run_channel(cfg: &Config, out: &Output, cmd: ChannelCmd) -> anyhow:
                         description,
                         members_only,
                         enabled,
+                        ladder,
                     },
                 )
                 .await?;

@@ -4,10 +4,20 @@
 //! while fetching the hinted part. Reports how long after the server
 //! completed each part (its `stage-completed-at` stamp) the viewers had it.
 //!
+//! The client is hyper's bare HTTP/1.1 connection, two per viewer (playlist
+//! and parts, as a browser would keep them), with no pool or redirect
+//! machinery: on a box where it shares the cores with the server, every
+//! cycle the generator spends is taken from the server it measures.
+//!
 //! usage: llhls-viewers --playlist http://127.0.0.1:8080/hls/demo/source/index.m3u8 \
 //!            --viewers 2000 --seconds 30
 
 use clap::Parser;
+use http_body_util::{BodyExt, Empty};
+use hyper::body::Bytes;
+use hyper::client::conn::http1::{self, SendRequest};
+use hyper_util::rt::TokioIo;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -46,6 +56,9 @@ struct Edge {
 /// Minimal reading of an LL-HLS media playlist (the bench trusts the server;
 /// the e2e tests check it).
 fn edge(text: &str) -> Option<Edge> {
+    if !text.starts_with("#EXTM3U") {
+        return None;
+    }
     let mut media_sequence = 0;
     let mut skipped = 0;
     let mut segments = 0;
@@ -84,20 +97,78 @@ struct Stats {
     reloads: Vec<i64>,
 }
 
-fn completed_at(r: &reqwest::Response) -> Option<i64> {
-    r.headers()
-        .get("stage-completed-at")?
-        .to_str()
-        .ok()?
-        .parse()
-        .ok()
+/// One keep-alive HTTP/1.1 connection, reopened after a failure.
+struct Conn {
+    addr: SocketAddr,
+    host: String,
+    session: String,
+    tx: Option<SendRequest<Empty<Bytes>>>,
+}
+
+struct Reply {
+    ok: bool,
+    /// The server's `stage-completed-at` stamp.
+    completed_at: Option<i64>,
+    body: Bytes,
+}
+
+impl Conn {
+    fn new(sh: &Shared, session: String) -> Self {
+        Conn {
+            addr: sh.addr,
+            host: sh.host.clone(),
+            session,
+            tx: None,
+        }
+    }
+
+    async fn get(&mut self, path: &str) -> anyhow::Result<Reply> {
+        let r = self.try_get(path).await;
+        if r.is_err() {
+            self.tx = None;
+        }
+        r
+    }
+
+    async fn try_get(&mut self, path: &str) -> anyhow::Result<Reply> {
+        let tx = match &mut self.tx {
+            Some(tx) if !tx.is_closed() => tx,
+            _ => {
+                let tcp = tokio::net::TcpStream::connect(self.addr).await?;
+                tcp.set_nodelay(true)?;
+                let (tx, conn) = http1::handshake(TokioIo::new(tcp)).await?;
+                tokio::spawn(conn);
+                self.tx.insert(tx)
+            }
+        };
+        tx.ready().await?;
+        let req = hyper::Request::get(path)
+            .header(hyper::header::HOST, &self.host)
+            .header("x-playback-session-id", &self.session)
+            .body(Empty::new())?;
+        let res = tx.send_request(req).await?;
+        let ok = res.status().is_success();
+        let completed_at = res
+            .headers()
+            .get("stage-completed-at")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok());
+        let body = res.into_body().collect().await?.to_bytes();
+        Ok(Reply {
+            ok,
+            completed_at,
+            body,
+        })
+    }
 }
 
 /// What every simulated viewer shares.
 struct Shared {
-    client: reqwest::Client,
-    base: String,
+    addr: SocketAddr,
+    host: String,
+    /// The playlist's path, and its directory (ending in `/`).
     playlist: String,
+    base: String,
     until: Instant,
     stats: Mutex<Stats>,
     errors: AtomicU64,
@@ -105,77 +176,58 @@ struct Shared {
 }
 
 async fn viewer(id: usize, sh: Arc<Shared>) {
-    let Shared {
-        client,
-        base,
-        playlist,
-        until,
-        stats,
-        errors,
-        requests,
-    } = &*sh;
-    let until = *until;
     let session = format!("bench-viewer-{id:06}");
-    let get = |url: String| {
-        requests.fetch_add(1, Ordering::Relaxed);
-        client
-            .get(url)
-            .header("x-playback-session-id", session.clone())
-            .send()
-    };
-    let mut text = match get(playlist.clone()).await {
-        Ok(r) => r.text().await.unwrap_or_default(),
-        Err(_) => {
-            errors.fetch_add(1, Ordering::Relaxed);
-            return;
-        }
-    };
+    let mut playlists = Conn::new(&sh, session.clone());
+    let mut parts = Conn::new(&sh, session);
+    let count = || sh.requests.fetch_add(1, Ordering::Relaxed);
+    let fail = || sh.errors.fetch_add(1, Ordering::Relaxed);
+    let mut text = Bytes::new();
     let mut local = Stats::default();
-    while Instant::now() < until {
-        let Some(e) = edge(&text) else {
-            errors.fetch_add(1, Ordering::Relaxed);
-            tokio::time::sleep(Duration::from_millis(200)).await;
-            text = match get(playlist.clone()).await {
-                Ok(r) => r.text().await.unwrap_or_default(),
-                Err(_) => String::new(),
-            };
+    while Instant::now() < sh.until {
+        let Some(e) = edge(std::str::from_utf8(&text).unwrap_or("")) else {
+            // First load, or after an error: a plain playlist request.
+            count();
+            match playlists.get(&sh.playlist).await {
+                Ok(r) if r.ok => text = r.body,
+                _ => {
+                    fail();
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            }
             continue;
         };
-        let reload = get(format!(
-            "{playlist}?_HLS_msn={}&_HLS_part={}&_HLS_skip=YES",
-            e.msn, e.part
-        ));
+        let reload_path = format!(
+            "{}?_HLS_msn={}&_HLS_part={}&_HLS_skip=YES",
+            sh.playlist, e.msn, e.part
+        );
+        count();
+        let reload = playlists.get(&reload_path);
         let part = async {
-            match &e.hint {
-                Some(h) => {
-                    let r = get(format!("{base}{h}")).await.ok()?;
-                    let done = completed_at(&r);
-                    let ok = r.status().is_success();
-                    let _ = r.bytes().await.ok()?;
-                    if ok { done.map(|d| now_ms() - d) } else { None }
-                }
-                None => None,
-            }
+            let h = e.hint.as_ref()?;
+            count();
+            let r = parts.get(&format!("{}{h}", sh.base)).await.ok()?;
+            let done = r.completed_at?;
+            r.ok.then(|| now_ms() - done)
         };
         let (r, p) = tokio::join!(reload, part);
         if let Some(ms) = p {
             local.parts.push(ms);
         }
         match r {
-            Ok(r) if r.status().is_success() => {
-                let done = completed_at(&r);
-                text = r.text().await.unwrap_or_default();
-                if let Some(d) = done {
+            Ok(r) if r.ok => {
+                if let Some(d) = r.completed_at {
                     local.reloads.push(now_ms() - d);
                 }
+                text = r.body;
             }
             _ => {
-                errors.fetch_add(1, Ordering::Relaxed);
+                fail();
+                text = Bytes::new();
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
         }
     }
-    let mut s = stats.lock().await;
+    let mut s = sh.stats.lock().await;
     s.parts.extend(local.parts);
     s.reloads.extend(local.reloads);
 }
@@ -191,21 +243,25 @@ fn pct(v: &mut [i64], p: f64) -> i64 {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let a = Args::parse();
-    let base = a
+    let rest = a
         .playlist
+        .strip_prefix("http://")
+        .ok_or_else(|| anyhow::anyhow!("--playlist must be an http:// URL"))?;
+    let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let addr = tokio::net::lookup_host(host)
+        .await?
+        .next()
+        .ok_or_else(|| anyhow::anyhow!("{host}: no address"))?;
+    let base = path
         .rsplit_once('/')
         .map(|(b, _)| format!("{b}/"))
-        .ok_or_else(|| anyhow::anyhow!("--playlist must be a URL"))?;
-    let client = reqwest::Client::builder()
-        .no_proxy()
-        .pool_max_idle_per_host(usize::MAX)
-        .timeout(Duration::from_secs(15))
-        .build()?;
+        .ok_or_else(|| anyhow::anyhow!("--playlist has no path"))?;
     let start = Instant::now();
     let sh = Arc::new(Shared {
-        client,
+        addr,
+        host: host.to_string(),
+        playlist: path.to_string(),
         base,
-        playlist: a.playlist.clone(),
         until: start + Duration::from_secs(a.ramp + a.seconds),
         stats: Mutex::new(Stats::default()),
         errors: AtomicU64::new(0),

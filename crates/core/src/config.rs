@@ -4,6 +4,7 @@
 //! durations and sizes are written in human units (`2s`, `64MiB`).
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -218,6 +219,81 @@ impl Default for PackagerdConfig {
     }
 }
 
+/// One rendition of an ABR ladder, made from the decoded source.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rung {
+    /// Its name in URLs (`/hls/{channel}/{name}/index.m3u8`): letters,
+    /// digits, `-` and `_`.
+    pub name: String,
+    /// Output height in pixels; the width follows the source's aspect ratio.
+    /// A rung at or above the source's height is skipped (never upscaled).
+    pub height: u32,
+    /// Frame-rate cap; the source's rate when lower or unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fps: Option<f64>,
+    /// Video bitrate, kbit/s: the average and the VBV cap (1 s buffer).
+    pub video_bitrate_kbps: u32,
+    /// x264 preset for this rung; the ladder's when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preset: Option<String>,
+    /// A hardware encoder to use when present (`h264_nvenc`, `h264_vaapi`);
+    /// libx264 when unset or when it cannot be opened (logged).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encoder: Option<String>,
+}
+
+/// A named ABR ladder: source passthrough plus these rungs.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Ladder {
+    /// x264 preset for rungs that name none.
+    #[serde(default = "default_preset")]
+    pub preset: String,
+    #[serde(default)]
+    pub rungs: Vec<Rung>,
+}
+
+fn default_preset() -> String {
+    "veryfast".into()
+}
+
+fn rung(name: &str, height: u32, kbps: u32) -> Rung {
+    Rung {
+        name: name.into(),
+        height,
+        fps: Some(30.0),
+        video_bitrate_kbps: kbps,
+        preset: None,
+        encoder: None,
+    }
+}
+
+/// The built-in ladders: `default` (source + 720p30 2.5 Mbit/s + 480p30
+/// 1.2 Mbit/s + 360p30 0.7 Mbit/s) and `source` (passthrough only).
+pub fn default_ladders() -> BTreeMap<String, Ladder> {
+    let mut m = BTreeMap::new();
+    m.insert(
+        "default".into(),
+        Ladder {
+            preset: default_preset(),
+            rungs: vec![
+                rung("720p", 720, 2500),
+                rung("480p", 480, 1200),
+                rung("360p", 360, 700),
+            ],
+        },
+    );
+    m.insert(
+        "source".into(),
+        Ladder {
+            preset: default_preset(),
+            rungs: Vec::new(),
+        },
+    );
+    m
+}
+
 /// A daemon that only has a public and an admin listener (chatd, billingd).
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -264,7 +340,25 @@ pub struct Config {
     pub chatd: ListenConfig,
     #[serde(default = "billingd_default")]
     pub billingd: ListenConfig,
+    /// ABR ladders by name; channels choose one (`stagectl channel set NAME
+    /// --ladder NAME`). `default` and `source` exist unless redefined here.
+    #[serde(default = "default_ladders")]
+    pub ladders: BTreeMap<String, Ladder>,
 }
+
+/// x264's presets, fastest first.
+pub const X264_PRESETS: [&str; 10] = [
+    "ultrafast",
+    "superfast",
+    "veryfast",
+    "faster",
+    "fast",
+    "medium",
+    "slow",
+    "slower",
+    "veryslow",
+    "placebo",
+];
 
 fn default_data_dir() -> PathBuf {
     PathBuf::from("stage-data")
@@ -285,6 +379,7 @@ impl Default for Config {
             packagerd: PackagerdConfig::default(),
             chatd: chatd_default(),
             billingd: billingd_default(),
+            ladders: default_ladders(),
         }
     }
 }
@@ -319,6 +414,10 @@ impl Config {
                 message: inner.message().trim().to_string(),
             }
         })?;
+        let mut cfg = cfg;
+        for (name, ladder) in default_ladders() {
+            cfg.ladders.entry(name).or_insert(ladder);
+        }
         cfg.validate(file)?;
         Ok(cfg)
     }
@@ -387,6 +486,66 @@ impl Config {
         }
         if self.ingestd.max_message_size.0 < 64 * 1024 {
             return Err(bad("ingestd.max_message_size", "must be at least 64KiB"));
+        }
+        for (name, ladder) in &self.ladders {
+            let key = |k: &str| format!("ladders.{name}.{k}");
+            let ok_name = |n: &str| {
+                !n.is_empty()
+                    && n.len() <= 32
+                    && n.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            };
+            if !ok_name(name) {
+                return Err(bad(
+                    &format!("ladders.{name}"),
+                    "ladder names are letters, digits, - and _",
+                ));
+            }
+            if !X264_PRESETS.contains(&ladder.preset.as_str()) {
+                return Err(bad(
+                    &key("preset"),
+                    &format!("must be one of {}", X264_PRESETS.join(", ")),
+                ));
+            }
+            let mut seen = std::collections::HashSet::new();
+            for (i, r) in ladder.rungs.iter().enumerate() {
+                let rk = |k: &str| format!("ladders.{name}.rungs[{i}].{k}");
+                if !ok_name(&r.name) || r.name == "source" || !seen.insert(r.name.clone()) {
+                    return Err(bad(
+                        &rk("name"),
+                        "letters, digits, - and _; unique in the ladder; not `source`",
+                    ));
+                }
+                if !(64..=4320).contains(&r.height) {
+                    return Err(bad(&rk("height"), "must be between 64 and 4320"));
+                }
+                if !(50..=100_000).contains(&r.video_bitrate_kbps) {
+                    return Err(bad(
+                        &rk("video_bitrate_kbps"),
+                        "must be between 50 and 100000",
+                    ));
+                }
+                if r.fps.is_some_and(|f| !(1.0..=240.0).contains(&f)) {
+                    return Err(bad(&rk("fps"), "must be between 1 and 240"));
+                }
+                if r.preset
+                    .as_deref()
+                    .is_some_and(|p| !X264_PRESETS.contains(&p))
+                {
+                    return Err(bad(
+                        &rk("preset"),
+                        &format!("must be one of {}", X264_PRESETS.join(", ")),
+                    ));
+                }
+                if r.encoder.as_deref().is_some_and(|e| {
+                    !["libx264", "h264_nvenc", "h264_vaapi", "h264_qsv"].contains(&e)
+                }) {
+                    return Err(bad(
+                        &rk("encoder"),
+                        "must be libx264, h264_nvenc, h264_vaapi or h264_qsv",
+                    ));
+                }
+            }
         }
         if self.public_host.trim().is_empty() {
             return Err(bad("public_host", "must not be empty"));
@@ -500,6 +659,41 @@ mod tests {
         let text = Config::default().to_string();
         let back = Config::parse(&text, "roundtrip").unwrap();
         assert_eq!(back.packagerd.listen, Config::default().packagerd.listen);
+    }
+
+    #[test]
+    fn ladders_are_checked_and_the_shipped_default_is_the_built_in_one() {
+        let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs/stage.toml");
+        let cfg = Config::load(Some(&shipped)).unwrap();
+        assert_eq!(cfg.ladders, default_ladders());
+        let e = Config::parse(
+            "[ladders.phone]\nrungs = [{ name = \"240p\", height = 240, video_bitrate_kbps = 10 }]\n",
+            "c.toml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("ladders.phone.rungs[0].video_bitrate_kbps"),
+            "{e}"
+        );
+        let e = Config::parse("[ladders.x]\npreset = \"quick\"\n", "c.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("ladders.x.preset") && e.contains("veryfast"),
+            "{e}"
+        );
+        let e = Config::parse(
+            "[ladders.x]\nrungs = [{ name = \"source\", height = 240, video_bitrate_kbps = 300 }]\n",
+            "c.toml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("rungs[0].name"), "{e}");
+        // Defining a ladder keeps the built-in ones.
+        let cfg = Config::parse("[ladders.phone]\nrungs = []\n", "c.toml").unwrap();
+        let names: Vec<&String> = cfg.ladders.keys().collect();
+        assert_eq!(names, ["default", "phone", "source"]);
     }
 
     #[test]

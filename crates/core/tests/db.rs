@@ -62,6 +62,18 @@ async fn channels_keys_and_streams_on_every_backend() {
             .await
             .unwrap();
         assert_eq!(upd.title, "Friday <b>Q&A</b>");
+        assert_eq!(upd.ladder, "default");
+        let upd = db
+            .update_channel(
+                "demo",
+                &ChannelUpdate {
+                    ladder: Some("source".into()),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(upd.ladder, "source");
         assert!(upd.members_only);
         assert!(upd.enabled);
 

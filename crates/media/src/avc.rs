@@ -91,9 +91,161 @@ impl AvcConfig {
     }
 }
 
+/// The SPS and PPS NAL units of an AVCDecoderConfigurationRecord.
+pub fn parameter_sets(record: &[u8]) -> Result<(Vec<Bytes>, Vec<Bytes>), MediaError> {
+    let mut r = Reader::new(record, "AVCDecoderConfigurationRecord");
+    r.bytes(5)?;
+    let mut sps = Vec::new();
+    for _ in 0..(r.u8()? & 0x1f) {
+        let len = r.u16()? as usize;
+        sps.push(Bytes::copy_from_slice(r.bytes(len)?));
+    }
+    let mut pps = Vec::new();
+    for _ in 0..r.u8()? {
+        let len = r.u16()? as usize;
+        pps.push(Bytes::copy_from_slice(r.bytes(len)?));
+    }
+    Ok((sps, pps))
+}
+
+const START_CODE: [u8; 4] = [0, 0, 0, 1];
+
+/// Length-prefixed NAL units (as FLV and MP4 carry them) to an Annex B
+/// byte stream (as decoders take it), with `prefix` NAL units (SPS/PPS
+/// before a keyframe) first.
+pub fn to_annex_b(
+    data: &[u8],
+    length_size: usize,
+    prefix: &[Bytes],
+) -> Result<Vec<u8>, MediaError> {
+    let mut out = Vec::with_capacity(data.len() + 64);
+    for p in prefix {
+        out.extend_from_slice(&START_CODE);
+        out.extend_from_slice(p);
+    }
+    let mut rest = data;
+    while !rest.is_empty() {
+        if rest.len() < length_size {
+            return Err(MediaError::Malformed("truncated NALU length".into()));
+        }
+        let len = rest[..length_size]
+            .iter()
+            .fold(0usize, |n, b| (n << 8) | *b as usize);
+        rest = &rest[length_size..];
+        if len > rest.len() {
+            return Err(MediaError::Malformed("NALU longer than the frame".into()));
+        }
+        out.extend_from_slice(&START_CODE);
+        out.extend_from_slice(&rest[..len]);
+        rest = &rest[len..];
+    }
+    Ok(out)
+}
+
+/// The NAL units of an Annex B byte stream (3- or 4-byte start codes).
+pub fn annex_b_units(data: &[u8]) -> Vec<&[u8]> {
+    let mut starts = Vec::new();
+    let mut i = 0;
+    while i + 3 <= data.len() {
+        if data[i] == 0 && data[i + 1] == 0 && data[i + 2] == 1 {
+            starts.push((i, i + 3));
+            i += 3;
+        } else {
+            i += 1;
+        }
+    }
+    let mut units = Vec::with_capacity(starts.len());
+    for (k, &(_, body)) in starts.iter().enumerate() {
+        let mut end = starts.get(k + 1).map_or(data.len(), |s| s.0);
+        // A 4-byte start code's leading zero (and trailing zeros) belong to
+        // no unit.
+        while end > body && data[end - 1] == 0 {
+            end -= 1;
+        }
+        if end > body {
+            units.push(&data[body..end]);
+        }
+    }
+    units
+}
+
+/// An Annex B access unit to 4-byte length-prefixed NAL units, leaving out
+/// parameter sets and access unit delimiters (the record carries them).
+pub fn to_length_prefixed(data: &[u8]) -> Bytes {
+    let mut out = Vec::with_capacity(data.len() + 16);
+    for nal in annex_b_units(data) {
+        if matches!(nal[0] & 0x1f, 7..=9) {
+            continue;
+        }
+        out.extend_from_slice(&(nal.len() as u32).to_be_bytes());
+        out.extend_from_slice(nal);
+    }
+    Bytes::from(out)
+}
+
+/// Builds an AVCDecoderConfigurationRecord (4-byte lengths) from the SPS
+/// and PPS found in Annex B data (an encoder's global header).
+pub fn record_from_annex_b(data: &[u8]) -> Result<Bytes, MediaError> {
+    let units = annex_b_units(data);
+    let sps: Vec<&[u8]> = units.iter().copied().filter(|n| n[0] & 0x1f == 7).collect();
+    let pps: Vec<&[u8]> = units.iter().copied().filter(|n| n[0] & 0x1f == 8).collect();
+    let first = sps
+        .first()
+        .filter(|s| s.len() >= 4)
+        .ok_or_else(|| MediaError::Malformed("no SPS in the encoder's header".into()))?;
+    if pps.is_empty() {
+        return Err(MediaError::Malformed(
+            "no PPS in the encoder's header".into(),
+        ));
+    }
+    let mut out = vec![
+        1,
+        first[1],
+        first[2],
+        first[3],
+        0xff,
+        0xe0 | sps.len() as u8,
+    ];
+    for s in &sps {
+        out.extend_from_slice(&(s.len() as u16).to_be_bytes());
+        out.extend_from_slice(s);
+    }
+    out.push(pps.len() as u8);
+    for p in &pps {
+        out.extend_from_slice(&(p.len() as u16).to_be_bytes());
+        out.extend_from_slice(p);
+    }
+    Ok(Bytes::from(out))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parameter_sets_round_trip_through_annex_b() {
+        let (sps, pps) = parameter_sets(AVCC_720P).unwrap();
+        assert_eq!((sps.len(), pps.len()), (1, 1));
+        let mut header = to_annex_b(&[], 4, &[sps[0].clone(), pps[0].clone()]).unwrap();
+        header.extend_from_slice(&[0, 0, 1, 0x09, 0xf0]); // an AUD, dropped
+        let rebuilt = record_from_annex_b(&header).unwrap();
+        let c = AvcConfig::parse(rebuilt.clone()).unwrap();
+        assert_eq!((c.width, c.height), (1280, 720));
+        assert_eq!(parameter_sets(&rebuilt).unwrap(), (sps, pps));
+        assert!(record_from_annex_b(&[0, 0, 1, 0x65, 1, 2]).is_err());
+    }
+
+    #[test]
+    fn access_units_convert_both_ways() {
+        let avcc = [0, 0, 0, 3, 0x65, 1, 2, 0, 0, 0, 2, 0x41, 7];
+        let annex_b = to_annex_b(&avcc, 4, &[]).unwrap();
+        assert_eq!(annex_b, [0, 0, 0, 1, 0x65, 1, 2, 0, 0, 0, 1, 0x41, 7]);
+        let mut with_sps = vec![0, 0, 1, 0x67, 9, 9];
+        with_sps.extend_from_slice(&annex_b);
+        assert_eq!(&to_length_prefixed(&with_sps)[..], &avcc[..]);
+        assert!(to_annex_b(&[0, 0, 0, 9, 1], 4, &[]).is_err());
+        assert!(to_annex_b(&[0, 0], 4, &[]).is_err());
+    }
 
     use crate::testdata::{AVCC_720P, AVCC_1080P};
     /// End of the PPS in `AVCC_720P` (the High-profile extension follows).

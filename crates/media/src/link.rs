@@ -33,6 +33,10 @@ pub struct StreamInfo {
     pub members_only: bool,
     /// This connection continues a stream after the link broke.
     pub resumed: bool,
+    /// The channel's ABR ladder (a `[ladders]` name); empty from an older
+    /// ingestd, which packagerd reads as `default`.
+    #[serde(default)]
+    pub ladder: String,
 }
 
 /// Why a stream ended.
@@ -174,6 +178,7 @@ mod tests {
                 started_at_ms: 1,
                 members_only: false,
                 resumed: true,
+                ladder: "phone".into(),
             }),
             LinkMessage::VideoConfig(Bytes::from_static(b"avcc")),
             LinkMessage::AudioConfig(Bytes::from_static(b"\x11\x90")),

@@ -345,6 +345,7 @@ impl Hub {
             started_at_ms: stream.started_at.unwrap_or_else(stage_core::time::now_ms),
             members_only: stream.members_only,
             resumed: false,
+            ladder: channel.ladder.clone(),
         };
         let forwarder = forwarder::spawn(
             info,

@@ -39,6 +39,19 @@ fn streams(registry: &Registry, viewers: &Viewers) -> Vec<serde_json::Value> {
                 "bandwidth": s.bandwidth,
                 "codecs": s.codecs,
                 "resolution": s.resolution.map(|(w, h)| format!("{w}x{h}")),
+                "renditions": s.rungs.iter().map(|(name, r)| serde_json::json!({
+                    "name": name,
+                    "resolution": r.resolution.map(|(w, h)| format!("{w}x{h}")),
+                    "bandwidth": r.bandwidth,
+                    "codecs": r.codecs,
+                    "media_sequence": r.open_msn,
+                })).collect::<Vec<_>>(),
+                "transcode": s.transcode.as_ref().map(|t| serde_json::json!({
+                    "ladder": t.ladder,
+                    "active": t.active.iter().map(|(r, e)| serde_json::json!({"rung": r, "encoder": e})).collect::<Vec<_>>(),
+                    "dropped": t.dropped,
+                    "error": t.error,
+                })),
             })
         })
         .collect();

@@ -31,8 +31,8 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(stage_core::http::healthz))
         .route("/hls/{channel}/index.m3u8", get(multivariant))
-        .route("/hls/{channel}/source/index.m3u8", get(media_playlist))
-        .route("/hls/{channel}/source/{file}", get(media_file))
+        .route("/hls/{channel}/{rendition}/index.m3u8", get(media_playlist))
+        .route("/hls/{channel}/{rendition}/{file}", get(media_file))
         .route("/channels/{channel}", get(channel_info))
         .route("/channels/{channel}/live", get(channel_live))
         .route("/watch/{channel}", get(watch_page))
@@ -85,8 +85,10 @@ fn not_found(what: &str) -> Response {
 }
 
 const PLAYLIST_TYPE: &str = "application/vnd.apple.mpegurl";
-/// Playlists change every segment; CDNs may hold them a second.
-const PLAYLIST_CACHE: &str = "public, max-age=1";
+/// Playlists change every part: shared caches (CDNs) may hold one a second
+/// to coalesce viewers, browsers none (a stale copy in the player's own
+/// cache would move its live edge back in time).
+const PLAYLIST_CACHE: &str = "public, max-age=0, s-maxage=1";
 /// Segment and init URIs are never reused, so they are immutable.
 const SEGMENT_CACHE: &str = "public, max-age=31536000, immutable";
 
@@ -208,10 +210,9 @@ fn too_far_ahead(snap: &Snapshot, msn: u64, part: Option<u64>) -> bool {
 /// Waits until `ready` holds for the stream's snapshot, at most three target
 /// durations (the spec's bound for blocking requests).
 async fn wait_for(
-    h: &StreamHandle,
+    mut rx: tokio::sync::watch::Receiver<Arc<Snapshot>>,
     ready: impl Fn(&Snapshot) -> bool,
 ) -> Result<Arc<Snapshot>, Response> {
-    let mut rx = h.snapshot.clone();
     let first = rx.borrow_and_update().clone();
     if ready(&first) {
         return Ok(first);
@@ -246,7 +247,7 @@ fn touch(s: &AppState, h: &StreamHandle, headers: &HeaderMap, addr: SocketAddr) 
 
 async fn media_playlist(
     State(s): State<AppState>,
-    Path(channel): Path<String>,
+    Path((channel, rendition)): Path<(String, String)>,
     RawQuery(query): RawQuery,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
@@ -259,10 +260,13 @@ async fn media_playlist(
         Ok(q) => q,
         Err(m) => return bad_request(m),
     };
-    let snap = match q.msn {
+    let top = match q.msn {
         Some(msn) => {
-            let now = h.snapshot.borrow().clone();
-            if !now.ended && too_far_ahead(&now, msn, q.part) {
+            let top = h.snapshot.borrow().clone();
+            let Some(now) = top.rendition(&rendition) else {
+                return not_found("rendition");
+            };
+            if !now.ended && too_far_ahead(now, msn, q.part) {
                 return bad_request(format!(
                     "_HLS_msn={msn}{} is too far ahead of the live edge",
                     q.part
@@ -270,12 +274,19 @@ async fn media_playlist(
                         .unwrap_or_default()
                 ));
             }
-            match wait_for(&h, |snap| snap.has(msn, q.part)).await {
+            let ready = |snap: &Snapshot| {
+                snap.rendition(&rendition)
+                    .is_none_or(|r| r.has(msn, q.part))
+            };
+            match wait_for(h.snapshot.clone(), ready).await {
                 Ok(snap) => snap,
                 Err(r) => return r,
             }
         }
         None => h.snapshot.borrow().clone(),
+    };
+    let Some(snap) = top.rendition(&rendition) else {
+        return not_found("rendition");
     };
     if snap.segment_count == 0 {
         return not_found("playlist (stream starting)");
@@ -289,7 +300,10 @@ async fn media_playlist(
     let cache = if snap.ended {
         "public, max-age=60".to_string()
     } else if q.msn.is_some() && q.canonical {
-        format!("public, max-age={}", 6 * snap.target_duration_secs)
+        format!(
+            "public, max-age=0, s-maxage={}",
+            6 * snap.target_duration_secs
+        )
     } else if q.msn.is_some() || !q.canonical {
         "no-cache".to_string()
     } else {
@@ -317,7 +331,7 @@ async fn media_playlist(
 
 async fn media_file(
     State(s): State<AppState>,
-    Path((channel, file)): Path<(String, String)>,
+    Path((channel, rendition, file)): Path<(String, String, String)>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
 ) -> Response {
@@ -325,13 +339,23 @@ async fn media_file(
         return not_found("stream");
     };
     touch(&s, &h, &headers, addr);
-    let now = h.snapshot.borrow().clone();
+    // `media` is published first, so it is never older than `snapshot`.
+    let top = h.media.borrow().clone();
+    let Some(now) = top.rendition(&rendition) else {
+        return not_found("rendition");
+    };
     let found = match now.files.get(&file) {
         Some(f) => Some(f.clone()),
         // The preload hint's part: answered the moment it is complete.
         None if file == now.next_part_uri && !now.ended => {
-            match wait_for(&h, |snap| snap.files.contains_key(&file) || snap.ended).await {
-                Ok(snap) => snap.files.get(&file).cloned(),
+            let ready = |snap: &Snapshot| {
+                snap.rendition(&rendition)
+                    .is_none_or(|r| r.files.contains_key(&file) || r.ended)
+            };
+            match wait_for(h.media.clone(), ready).await {
+                Ok(snap) => snap
+                    .rendition(&rendition)
+                    .and_then(|r| r.files.get(&file).cloned()),
                 Err(r) => return r,
             }
         }

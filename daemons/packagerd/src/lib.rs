@@ -14,6 +14,7 @@ pub mod link_server;
 pub mod registry;
 pub mod segmenter;
 pub mod tls;
+pub mod transcode;
 pub mod viewers;
 pub mod web;
 
@@ -64,6 +65,7 @@ pub async fn run(
         target_ms: cfg.packagerd.segment_duration.0.as_millis() as i64,
         part_target_ms: cfg.packagerd.part_duration.0.as_millis() as i64,
         window: cfg.packagerd.playlist_segments,
+        ladders: cfg.ladders.clone(),
     });
     let cors = if cfg.packagerd.cors_allow_origin.is_empty() {
         None

@@ -2,7 +2,9 @@
 //! HTTP handlers read immutable snapshots it publishes after each change.
 
 use crate::segmenter::Segmenter;
+use crate::transcode::Transcoder;
 use bytes::Bytes;
+use stage_core::config::Ladder;
 use stage_media::hls::render_multivariant;
 use stage_media::link::{LinkMessage, StreamInfo};
 use std::collections::{BTreeMap, HashMap};
@@ -54,9 +56,34 @@ pub struct Snapshot {
     pub resolution: Option<(u32, u32)>,
     pub long_parts: u64,
     pub forced_cuts: u64,
+    /// The ABR renditions made from this stream, by name (each a snapshot
+    /// of its own segmenter; their `rungs` are empty).
+    pub rungs: BTreeMap<String, Arc<Snapshot>>,
+    /// Transcoding state, when the stream's ladder has rungs.
+    pub transcode: Option<TranscodeStatus>,
+}
+
+/// What /status reports about a stream's transcoding.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct TranscodeStatus {
+    pub ladder: String,
+    /// Rungs being made now, with the encoder each uses.
+    pub active: Vec<(String, String)>,
+    /// Rungs dropped because transcoding fell behind real time.
+    pub dropped: Vec<String>,
+    pub error: Option<String>,
 }
 
 impl Snapshot {
+    /// A rendition by name: `source` is this snapshot itself.
+    pub fn rendition(&self, name: &str) -> Option<&Snapshot> {
+        if name == "source" {
+            Some(self)
+        } else {
+            self.rungs.get(name).map(|r| &**r)
+        }
+    }
+
     /// Whether the playlist holds segment `msn` complete or, with `part`,
     /// that part of it (RFC 8216bis 6.2.5.2); an ended stream holds all.
     pub fn has(&self, msn: u64, part: Option<u64>) -> bool {
@@ -82,6 +109,12 @@ pub struct StreamHandle {
     pub info: StreamInfo,
     pub tx: mpsc::Sender<Input>,
     pub snapshot: watch::Receiver<Arc<Snapshot>>,
+    /// The same snapshots, published just before `snapshot`: requests for
+    /// the hinted part wait here, so when a part completes its waiters are
+    /// woken (and answered) ahead of the blocked playlist reloads. Media
+    /// first: a viewer needs the part to play, the playlist only to ask
+    /// for the next one.
+    pub media: watch::Receiver<Arc<Snapshot>>,
 }
 
 /// Packaging settings the stream tasks need.
@@ -90,6 +123,7 @@ pub struct Settings {
     pub target_ms: i64,
     pub part_target_ms: i64,
     pub window: usize,
+    pub ladders: BTreeMap<String, Ladder>,
 }
 
 /// Channel name → its current stream.
@@ -140,29 +174,52 @@ impl Registry {
         } else {
             0
         };
-        let seg = Segmenter::new(
-            info.stream_id,
-            self.settings.target_ms,
-            self.settings.part_target_ms,
-            self.settings.window,
-            first_seq,
-        );
+        let new_segmenter = {
+            let s = self.settings.clone();
+            let id = info.stream_id;
+            move || Segmenter::new(id, s.target_ms, s.part_target_ms, s.window, first_seq)
+        };
+        let seg = new_segmenter();
+        let ladder_name = if info.ladder.is_empty() {
+            "default"
+        } else {
+            info.ladder.as_str()
+        };
+        let ladder = match self.settings.ladders.get(ladder_name) {
+            Some(l) => Some((ladder_name.to_string(), l.clone())),
+            None => {
+                tracing::warn!(channel = %info.channel, ladder = ladder_name, "no such ladder in the config; serving the source only");
+                None
+            }
+        }
+        .filter(|(_, l)| !l.rungs.is_empty());
         let (tx, rx) = mpsc::channel(512);
-        let (snap_tx, snap_rx) = watch::channel(Arc::new(Snapshot {
+        let first = Arc::new(Snapshot {
             stream_id: info.stream_id,
             channel: info.channel.clone(),
             title: info.title.clone(),
             started_at_ms: info.started_at_ms,
             ..Default::default()
-        }));
+        });
+        let (snap_tx, snap_rx) = watch::channel(first.clone());
+        let (media_tx, media_rx) = watch::channel(first);
         let handle = Arc::new(StreamHandle {
             info: info.clone(),
             tx,
             snapshot: snap_rx,
+            media: media_rx,
         });
         map.insert(info.channel.clone(), handle.clone());
         tracing::info!(channel = %info.channel, stream = info.stream_id, resumed = info.resumed, first_seq, "stream attached");
-        tokio::spawn(run_stream(self.clone(), info, seg, rx, snap_tx));
+        let rungs = Rungs::new(ladder, Box::new(new_segmenter));
+        tokio::spawn(run_stream(
+            self.clone(),
+            info,
+            seg,
+            rungs,
+            rx,
+            (media_tx, snap_tx),
+        ));
         handle
     }
 
@@ -253,6 +310,8 @@ fn snapshot(info: &StreamInfo, seg: &Segmenter, done: &Completed) -> Snapshot {
     }
     let variant = seg.variant("source/index.m3u8");
     Snapshot {
+        rungs: BTreeMap::new(),
+        transcode: None,
         stream_id: info.stream_id,
         channel: info.channel.clone(),
         title: info.title.clone(),
@@ -283,34 +342,235 @@ fn snapshot(info: &StreamInfo, seg: &Segmenter, done: &Completed) -> Snapshot {
     }
 }
 
+/// How far (ms) transcoding may fall behind real time before the lowest
+/// rung is dropped.
+const MAX_TRANSCODE_LAG_MS: i64 = 1_500;
+/// Media queued for the transcoder before input is dropped (and decoding
+/// restarts at the next keyframe).
+const TRANSCODE_QUEUE: usize = 1024;
+
+type NewSegmenter = Box<dyn Fn() -> Segmenter + Send>;
+
+/// A stream's ABR rungs: the transcoder thread's channels and one
+/// segmenter per rung, fed from its output.
+struct Rungs {
+    names: Vec<String>,
+    segs: Vec<Option<Segmenter>>,
+    done: Vec<Completed>,
+    new_segmenter: NewSegmenter,
+    input: Option<mpsc::Sender<LinkMessage>>,
+    output: Option<mpsc::Receiver<(usize, LinkMessage)>>,
+    status: Arc<std::sync::Mutex<TranscodeStatus>>,
+    resync: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Rungs {
+    fn new(ladder: Option<(String, Ladder)>, new_segmenter: NewSegmenter) -> Rungs {
+        let status = Arc::new(std::sync::Mutex::new(TranscodeStatus::default()));
+        let resync = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let Some((name, ladder)) = ladder else {
+            return Rungs {
+                names: Vec::new(),
+                segs: Vec::new(),
+                done: Vec::new(),
+                new_segmenter,
+                input: None,
+                output: None,
+                status,
+                resync,
+            };
+        };
+        let names: Vec<String> = ladder.rungs.iter().map(|r| r.name.clone()).collect();
+        if let Ok(mut s) = status.lock() {
+            s.ladder = name;
+        }
+        let (in_tx, in_rx) = mpsc::channel(TRANSCODE_QUEUE);
+        let (out_tx, out_rx) = mpsc::channel(4096);
+        let (st, rs) = (status.clone(), resync.clone());
+        let spawned = std::thread::Builder::new()
+            .name("transcode".into())
+            .spawn(move || transcode_thread(ladder, in_rx, out_tx, st, rs));
+        let (input, output) = match spawned {
+            Ok(_) => (Some(in_tx), Some(out_rx)),
+            Err(e) => {
+                tracing::warn!(cause = %e, "cannot start a transcoding thread; serving the source only");
+                (None, None)
+            }
+        };
+        Rungs {
+            segs: names.iter().map(|_| None).collect(),
+            done: names.iter().map(|_| Completed::default()).collect(),
+            names,
+            new_segmenter,
+            input,
+            output,
+            status,
+            resync,
+        }
+    }
+
+    /// Hands a source message to the transcoder without ever waiting: the
+    /// source is never held up by its renditions.
+    fn feed(&mut self, msg: &LinkMessage) {
+        let Some(tx) = &self.input else { return };
+        match tx.try_send(msg.clone()) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                self.resync
+                    .store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => self.input = None,
+        }
+    }
+
+    fn push(&mut self, index: usize, msg: LinkMessage) -> bool {
+        let Some(slot) = self.segs.get_mut(index) else {
+            return false;
+        };
+        let seg = slot.get_or_insert_with(&self.new_segmenter);
+        match seg.push(msg) {
+            Ok(c) => c.any(),
+            Err(e) => {
+                tracing::warn!(rung = %self.names[index], cause = %e, "rendition stopped");
+                seg.finish();
+                true
+            }
+        }
+    }
+
+    /// After the source ended: the rungs' last frames, then their end.
+    async fn finish(&mut self) {
+        self.input = None;
+        if let Some(mut rx) = self.output.take() {
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+            while let Ok(Some((i, m))) = tokio::time::timeout_at(deadline, rx.recv()).await {
+                self.push(i, m);
+            }
+        }
+        for s in self.segs.iter_mut().flatten() {
+            s.finish();
+        }
+    }
+}
+
+fn transcode_thread(
+    ladder: Ladder,
+    mut input: mpsc::Receiver<LinkMessage>,
+    output: mpsc::Sender<(usize, LinkMessage)>,
+    status: Arc<std::sync::Mutex<TranscodeStatus>>,
+    resync: Arc<std::sync::atomic::AtomicBool>,
+) {
+    let names: Vec<String> = ladder.rungs.iter().map(|r| r.name.clone()).collect();
+    let mut t = Transcoder::new(ladder.rungs, &ladder.preset);
+    let mut last_drop: Option<std::time::Instant> = None;
+    let report = |t: &Transcoder, f: &dyn Fn(&mut TranscodeStatus)| {
+        if let Ok(mut s) = status.lock() {
+            s.active = t
+                .active()
+                .into_iter()
+                .map(|(i, e)| (names[i].clone(), e))
+                .collect();
+            f(&mut s);
+        }
+    };
+    while let Some(msg) = input.blocking_recv() {
+        if resync.swap(false, std::sync::atomic::Ordering::Relaxed) {
+            tracing::warn!(
+                "transcoder input queue full; frames dropped, resuming at the next keyframe"
+            );
+            t.resync();
+        }
+        if let LinkMessage::Video(f) = &msg {
+            let lag = stage_core::time::now_ms() - f.wallclock_ms;
+            let settled = last_drop.is_none_or(|d| d.elapsed() > Duration::from_secs(3));
+            if lag > MAX_TRANSCODE_LAG_MS
+                && settled
+                && let Some(i) = t.drop_lowest()
+            {
+                tracing::warn!(rung = %names[i], lag_ms = lag, "transcoding behind real time; rung dropped");
+                last_drop = Some(std::time::Instant::now());
+                report(&t, &|s| s.dropped.push(names[i].clone()));
+            }
+        }
+        let configured = matches!(msg, LinkMessage::VideoConfig(_));
+        match t.push(&msg) {
+            Ok(out) => {
+                for o in out {
+                    if output.blocking_send(o).is_err() {
+                        return;
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::warn!(cause = %e, "transcoding stopped; serving the source only");
+                report(&t, &|s| s.error = Some(e.to_string()));
+                return;
+            }
+        }
+        if configured {
+            report(&t, &|_| {});
+            for (i, enc) in t.active() {
+                tracing::info!(rung = %names[i], encoder = %enc, "rendition started");
+            }
+        }
+    }
+}
+
 async fn run_stream(
     registry: Arc<Registry>,
     info: StreamInfo,
     mut seg: Segmenter,
+    mut rungs: Rungs,
     mut rx: mpsc::Receiver<Input>,
-    snap: watch::Sender<Arc<Snapshot>>,
+    (media, snap): (watch::Sender<Arc<Snapshot>>, watch::Sender<Arc<Snapshot>>),
 ) {
     let mut orphaned: Option<tokio::time::Instant> = None;
     let mut done = Completed::default();
-    let mut publish = |seg: &Segmenter| {
-        done.stamp(seg, stage_core::time::now_ms());
-        snap.send_replace(Arc::new(snapshot(&info, seg, &done)));
+    let publish = |seg: &Segmenter, done: &mut Completed, rungs: &mut Rungs| {
+        let now = stage_core::time::now_ms();
+        done.stamp(seg, now);
+        let mut top = snapshot(&info, seg, done);
+        let mut variants: Vec<stage_media::hls::Variant> =
+            seg.variant("source/index.m3u8").into_iter().collect();
+        for i in 0..rungs.names.len() {
+            let (Some(s), Some(d)) = (&rungs.segs[i], rungs.done.get_mut(i)) else {
+                continue;
+            };
+            d.stamp(s, now);
+            let name = rungs.names[i].clone();
+            if let Some(v) = s.variant(&format!("{name}/index.m3u8")) {
+                variants.push(v);
+            }
+            top.rungs.insert(name, Arc::new(snapshot(&info, s, d)));
+        }
+        if top.multivariant.is_some() {
+            top.multivariant = Some(render_multivariant(&variants));
+        }
+        if !rungs.names.is_empty() {
+            top.transcode = rungs.status.lock().ok().map(|s| s.clone());
+        }
+        let s = Arc::new(top);
+        // Part waiters are woken first, so they run first.
+        media.send_replace(s.clone());
+        snap.send_replace(s);
     };
     loop {
         let deadline =
             orphaned.unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(86_400));
+        let transcoding = rungs.output.is_some();
         tokio::select! {
             input = rx.recv() => match input {
                 Some(Input::Media(msg)) => {
                     orphaned = None;
                     let is_end = matches!(msg, LinkMessage::End(_));
+                    rungs.feed(&msg);
                     match seg.push(msg) {
-                        Ok(c) if c.any() => publish(&seg),
+                        Ok(c) if c.any() => publish(&seg, &mut done, &mut rungs),
                         Ok(_) => {}
                         Err(e) => {
                             tracing::warn!(stream = info.stream_id, cause = %e, "bad media on link; ending stream");
                             seg.finish();
-                            publish(&seg);
+                            publish(&seg, &mut done, &mut rungs);
                             break;
                         }
                     }
@@ -324,17 +584,31 @@ async fn run_stream(
                 }
                 None => break,
             },
+            out = async { rungs.output.as_mut().expect("transcoding").recv().await }, if transcoding => match out {
+                Some((i, msg)) => {
+                    if rungs.push(i, msg) {
+                        publish(&seg, &mut done, &mut rungs);
+                    }
+                }
+                None => rungs.output = None,
+            },
             _ = tokio::time::sleep_until(deadline), if orphaned.is_some() => {
                 tracing::warn!(stream = info.stream_id, "media link not resumed; ending stream");
                 seg.finish();
-                publish(&seg);
+                publish(&seg, &mut done, &mut rungs);
                 break;
             }
         }
     }
     if !seg.ended() {
         seg.finish();
-        publish(&seg);
+    }
+    // The source's end is published at once; the renditions' after their
+    // last frames are through the transcoder.
+    publish(&seg, &mut done, &mut rungs);
+    if !rungs.names.is_empty() {
+        rungs.finish().await;
+        publish(&seg, &mut done, &mut rungs);
     }
     tokio::time::sleep(LINGER).await;
     registry.remove_if(&info.channel, info.stream_id);

@@ -54,6 +54,13 @@ const KEPT_PART_SEGMENTS: usize = 3;
 /// Part numbers of a stream that resumes in a restarted packagerd start
 /// this many times its first sequence number, past anything served before.
 const PART_NUMBER_STRIDE: u64 = 1_000;
+/// PART-TARGET above a part's n frames, ms: more than the ±1 ms that RTMP's
+/// ms-rounded timestamps add to n frame steps.
+const PART_TARGET_MARGIN_MS: f64 = 2.0;
+/// How far (ms) the date offset may move per segment once a timeline has
+/// a complete segment: 1 ms per 2 s segment follows a 500 ppm clock
+/// difference between encoder and server, and hls.js does not notice.
+const PDT_SLEW_MS: i64 = 1;
 
 /// A finished part.
 #[derive(Debug, Clone)]
@@ -72,6 +79,10 @@ pub struct Segment {
     pub video_frames: u32,
     /// Its parts while they are fetchable (emptied as the segment ages).
     pub parts: Vec<Part>,
+    /// Output DTS of its first frame, ms, and the timeline (discontinuity
+    /// epoch) it belongs to: PROGRAM-DATE-TIME is derived from both.
+    start_ms: i64,
+    epoch: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -84,7 +95,6 @@ struct Pending {
 #[derive(Debug)]
 struct OpenSegment {
     start_ms: i64,
-    pdt_ms: i64,
     discontinuity: bool,
     independent: bool,
     init_id: u64,
@@ -162,6 +172,18 @@ pub struct Segmenter {
     /// Segments cut without a keyframe (keyframe interval over the target).
     pub forced_cuts: u64,
     ended: bool,
+    /// Wall clock − output DTS, ms, of the current timeline: the earliest
+    /// any frame arrived relative to its timestamp. PROGRAM-DATE-TIME is
+    /// DTS + this, so it advances exactly with the media; players (hls.js)
+    /// that place parts by date and segments by duration then agree.
+    pdt_offset_ms: Option<i64>,
+    /// The earliest arrival (as above) since the last segment opened.
+    segment_arrival_ms: Option<i64>,
+    /// Whether the current timeline has a complete segment (its offset no
+    /// longer jumps, it slews).
+    pdt_settled: bool,
+    /// Counts discontinuities: each starts a new timeline and offset.
+    epoch: u64,
 }
 
 impl Segmenter {
@@ -209,6 +231,10 @@ impl Segmenter {
             long_parts: 0,
             forced_cuts: 0,
             ended: false,
+            pdt_offset_ms: None,
+            segment_arrival_ms: None,
+            pdt_settled: false,
+            epoch: 0,
         }
     }
 
@@ -411,8 +437,10 @@ impl Segmenter {
     }
 
     /// `PART-TARGET` in ms: a whole number of frames near the configured
-    /// target plus half a frame, so frame-aligned parts never exceed it even
-    /// with ms-rounded timestamps, and stay above 85% of it.
+    /// target plus a small margin, so frame-aligned parts never exceed it
+    /// with ms-rounded timestamps (n steps span n × frame ± 1 ms) and stay
+    /// above 85% of it. The margin is kept small because players hold back
+    /// 3 × PART-TARGET: every ms here is 3 ms of latency.
     pub fn part_target_ms(&self) -> f64 {
         if let Some(p) = self.part_target_ms {
             return p;
@@ -420,7 +448,7 @@ impl Segmenter {
         let fd = self.frame_ms();
         let n = (self.part_target_cfg_ms / fd).round().max(1.0);
         // Whole ms, so PART-HOLD-BACK = 3 × PART-TARGET prints exactly.
-        (n * fd + fd / 2.0).ceil()
+        (n * fd + PART_TARGET_MARGIN_MS.min(fd / 2.0)).ceil()
     }
 
     /// The longest segment whose duration still rounds to the target.
@@ -442,6 +470,18 @@ impl Segmenter {
             }
         }
         self.last_main_dts = Some(f.dts_ms);
+        // Frames never arrive before they were made: until the timeline's
+        // first segment is complete, the earliest arrival (relative to its
+        // timestamp) is the best estimate of capture time (a late start-up
+        // burst would otherwise skew every date after it). After that the
+        // estimate only slews (open_segment): players compare the dates of
+        // segments they already have across reloads, and hls.js re-places
+        // its timeline when they move.
+        let arrival = f.wallclock_ms - f.dts_ms;
+        if !self.pdt_settled && self.pdt_offset_ms.is_none_or(|o| arrival < o) {
+            self.pdt_offset_ms = Some(arrival);
+        }
+        self.segment_arrival_ms = Some(self.segment_arrival_ms.map_or(arrival, |m| m.min(arrival)));
         let mut changed = Changed::default();
         if let Some((seg_start, seg_independent)) =
             self.open.as_ref().map(|o| (o.start_ms, o.independent))
@@ -488,7 +528,7 @@ impl Segmenter {
                     self.close_segment();
                     self.forced_cuts += 1;
                     changed.segment = true;
-                    self.open_segment(next_start, f.wallclock_ms, false);
+                    self.open_segment(next_start, false);
                 }
             }
         }
@@ -496,7 +536,7 @@ impl Segmenter {
             if !f.keyframe {
                 return changed; // a stream starts with a keyframe
             }
-            self.open_segment(f.dts_ms, f.wallclock_ms, true);
+            self.open_segment(f.dts_ms, true);
         }
         if self.part.start_ms.is_none() {
             self.part.start_ms = Some(f.dts_ms);
@@ -536,7 +576,17 @@ impl Segmenter {
         }
     }
 
-    fn open_segment(&mut self, start_ms: i64, wallclock_ms: i64, independent: bool) {
+    fn open_segment(&mut self, start_ms: i64, independent: bool) {
+        // Once settled, the estimate follows the last segment's earliest
+        // arrival (the encoder's clock drifting against ours, a burst from
+        // a sender running ahead) by at most PDT_SLEW_MS per segment, so
+        // dates never step.
+        let m = self.segment_arrival_ms.take();
+        if self.pdt_settled
+            && let (Some(o), Some(m)) = (self.pdt_offset_ms, m)
+        {
+            self.pdt_offset_ms = Some(o + (m - o).clamp(-PDT_SLEW_MS, PDT_SLEW_MS));
+        }
         if independent {
             self.ensure_init();
         }
@@ -545,7 +595,6 @@ impl Segmenter {
         };
         self.open = Some(OpenSegment {
             start_ms,
-            pdt_ms: wallclock_ms,
             discontinuity: std::mem::take(&mut self.disc_pending),
             independent,
             init_id,
@@ -714,7 +763,8 @@ impl Segmenter {
                 uri: format!("s{}-{seq}.m4s", self.stream_id),
                 map_uri: format!("s{}-init-{}.mp4", self.stream_id, open.init_id),
                 discontinuity: open.discontinuity,
-                program_date_time_ms: Some(open.pdt_ms),
+                // Set from the timeline's offset when listed or frozen.
+                program_date_time_ms: None,
                 independent: open.independent,
                 // Filled from `parts` while the segment is near the live edge.
                 parts: Vec::new(),
@@ -722,7 +772,10 @@ impl Segmenter {
             data: data.freeze(),
             video_frames: open.video_frames,
             parts: open.parts,
+            start_ms: open.start_ms,
+            epoch: self.epoch,
         });
+        self.pdt_settled = true;
         while self.segments.len() > self.keep {
             if self
                 .segments
@@ -780,6 +833,17 @@ impl Segmenter {
 
     fn discontinuity(&mut self) -> Changed {
         let changed = self.close_all();
+        // The old timeline's dates are final; the next gets its own offset.
+        for i in 0..self.segments.len() {
+            if self.segments[i].epoch == self.epoch {
+                let pdt = self.pdt_ms(self.segments[i].start_ms);
+                self.segments[i].entry.program_date_time_ms = pdt;
+            }
+        }
+        self.epoch += 1;
+        self.pdt_offset_ms = None;
+        self.segment_arrival_ms = None;
+        self.pdt_settled = false;
         self.disc_pending = true;
         self.last_video_dts = None;
         self.last_audio_dts = None;
@@ -835,6 +899,9 @@ impl Segmenter {
             .enumerate()
             .map(|(i, s)| {
                 let mut e = s.entry.clone();
+                if s.epoch == self.epoch {
+                    e.program_date_time_ms = self.pdt_ms(s.start_ms);
+                }
                 if !self.ended && i + LISTED_PART_SEGMENTS >= listed {
                     e.parts = s.parts.iter().map(|p| p.entry.clone()).collect();
                 }
@@ -862,10 +929,16 @@ impl Segmenter {
                 }),
                 open_discontinuity: open.is_some_and(|o| o.discontinuity),
                 open_map_uri: open.map(|o| format!("s{}-init-{}.mp4", self.stream_id, o.init_id)),
-                open_program_date_time_ms: open.map(|o| o.pdt_ms),
+                open_program_date_time_ms: open.and_then(|o| self.pdt_ms(o.start_ms)),
                 preload_hint: (!self.ended).then(|| self.part_uri(self.next_part)),
             }),
         }
+    }
+
+    /// PROGRAM-DATE-TIME (Unix ms) of output DTS `dts_ms` on the current
+    /// timeline.
+    fn pdt_ms(&self, dts_ms: i64) -> Option<i64> {
+        self.pdt_offset_ms.map(|o| dts_ms + o)
     }
 
     /// Every segment still held (the playlist window plus two older ones
@@ -931,14 +1004,17 @@ mod tests {
     use stage_media::link::Frame;
     use stage_media::testdata::{ASC_48K_STEREO, AVCC_720P};
 
-    fn v(dts: i64, key: bool) -> LinkMessage {
-        LinkMessage::Video(Frame {
+    fn frame(dts: i64, key: bool) -> Frame {
+        Frame {
             dts_ms: dts,
             cts_ms: 0,
             keyframe: key,
             wallclock_ms: 1_000_000 + dts,
             data: Bytes::from_static(&[0, 0, 0, 1, 0x65]),
-        })
+        }
+    }
+    fn v(dts: i64, key: bool) -> LinkMessage {
+        LinkMessage::Video(frame(dts, key))
     }
     fn a(dts: i64) -> LinkMessage {
         LinkMessage::Audio(Frame {
@@ -1198,9 +1274,99 @@ mod tests {
             s.push(a(i * 1024 * 1000 / 48000)).unwrap();
         }
         let pt = s.part_target_ms();
-        assert_eq!(pt, 203.0); // 9 frames + half a frame, whole ms
+        assert_eq!(pt, 194.0); // 9 frames + the margin, whole ms
         assert!(s.held().count() >= 4);
         check_parts(&s);
+    }
+
+    /// PROGRAM-DATE-TIME steps between listed segments (and to the open
+    /// one) against their durations, ms.
+    fn pdt_steps(s: &Segmenter) -> Vec<(i64, i64)> {
+        let p = s.playlist();
+        let mut out = Vec::new();
+        for w in p.segments.windows(2) {
+            let step = w[1].program_date_time_ms.unwrap() - w[0].program_date_time_ms.unwrap();
+            out.push((step, (w[0].duration * 1000.0).round() as i64));
+        }
+        let last = p.segments.last().unwrap();
+        let open = p.low_latency.unwrap().open_program_date_time_ms.unwrap();
+        out.push((
+            open - last.program_date_time_ms.unwrap(),
+            (last.duration * 1000.0).round() as i64,
+        ));
+        out
+    }
+
+    #[test]
+    fn program_date_time_follows_the_media_after_a_late_start_up_burst() {
+        let mut s = configured();
+        // The first second arrives 400 ms late, in a burst; then frames come
+        // in real time with up to 15 ms of jitter.
+        for i in 0..300i64 {
+            let dts = i * 1000 / 30;
+            let late = if dts < 1000 {
+                400 - dts * 2 / 5
+            } else {
+                (i * 7) % 16
+            };
+            s.push(LinkMessage::Video(Frame {
+                wallclock_ms: 5_000_000 + dts + late,
+                ..frame(dts, i % 60 == 0)
+            }))
+            .unwrap();
+        }
+        for (step, duration) in pdt_steps(&s) {
+            assert!(
+                (step - duration).abs() <= 1,
+                "date step {step} ms, duration {duration} ms"
+            );
+        }
+        // Dated by the earliest arrival: the real-time frames, not the burst.
+        let first = s.playlist().segments[0].program_date_time_ms.unwrap();
+        assert_eq!(first, 5_000_000);
+        // Later a sender runs 760 ms ahead (ffmpeg -re -stream_loop does at
+        // a loop): dates already published do not move, new ones slew.
+        let before = s.playlist();
+        for i in 300..420i64 {
+            let dts = i * 1000 / 30;
+            s.push(LinkMessage::Video(Frame {
+                wallclock_ms: 5_000_000 + dts - 760,
+                ..frame(dts, i % 60 == 0)
+            }))
+            .unwrap();
+        }
+        let after = s.playlist();
+        for seg in &before.segments {
+            let now = after.segments.iter().find(|x| x.seq == seg.seq).unwrap();
+            let moved = now.program_date_time_ms.unwrap() - seg.program_date_time_ms.unwrap();
+            assert!(
+                moved.abs() <= 2,
+                "segment {} date moved {moved} ms",
+                seg.seq
+            );
+        }
+        for (step, duration) in pdt_steps(&s) {
+            assert!(
+                (step - duration).abs() <= 1,
+                "date step {step} ms, duration {duration} ms"
+            );
+        }
+        let third = s.playlist().segments.last().unwrap().clone();
+        // A discontinuity starts a new timeline; the old dates stay.
+        s.push(LinkMessage::Discontinuity).unwrap();
+        for i in 0..200i64 {
+            let dts = 20_000 + i * 1000 / 30;
+            s.push(LinkMessage::Video(Frame {
+                wallclock_ms: 9_000_000 + dts,
+                ..frame(dts, i % 60 == 0)
+            }))
+            .unwrap();
+        }
+        let p = s.playlist();
+        let old = p.segments.iter().find(|x| x.seq == third.seq).unwrap();
+        assert_eq!(old.program_date_time_ms, third.program_date_time_ms);
+        let new = p.segments.iter().find(|x| x.discontinuity).unwrap();
+        assert_eq!(new.program_date_time_ms, Some(9_020_000));
     }
 
     /// The first traf's baseMediaDecodeTime.

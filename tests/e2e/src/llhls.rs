@@ -20,6 +20,8 @@ pub struct Seg {
     pub duration: f64,
     pub uri: String,
     pub discontinuity: bool,
+    /// EXT-X-PROGRAM-DATE-TIME, Unix ms.
+    pub date_ms: Option<i64>,
     pub parts: Vec<Part>,
 }
 
@@ -39,6 +41,7 @@ pub struct Playlist {
     /// Parts after the last complete segment (the segment being written).
     pub open_parts: Vec<Part>,
     pub open_discontinuity: bool,
+    pub open_date_ms: Option<i64>,
     pub preload_hint: Option<String>,
     pub ended: bool,
 }
@@ -97,6 +100,39 @@ fn num<T: std::str::FromStr>(v: &str, what: &str) -> Result<T, String> {
         .map_err(|_| format!("{what}: bad number {v:?}"))
 }
 
+/// Parses `YYYY-MM-DDTHH:MM:SS[.fff]Z` (what the spec's dates look like
+/// from a server in UTC) into Unix ms.
+pub fn parse_date_ms(v: &str) -> Result<i64, String> {
+    let bad = || format!("PROGRAM-DATE-TIME {v}: not YYYY-MM-DDTHH:MM:SS.fffZ");
+    let v = v.strip_suffix('Z').ok_or_else(bad)?;
+    let (date, time) = v.split_once('T').ok_or_else(bad)?;
+    let d: Vec<i64> = date
+        .split('-')
+        .map(|x| x.parse().map_err(|_| bad()))
+        .collect::<Result<_, _>>()?;
+    let (hms, frac) = time.split_once('.').unwrap_or((time, "0"));
+    let t: Vec<i64> = hms
+        .split(':')
+        .map(|x| x.parse().map_err(|_| bad()))
+        .collect::<Result<_, _>>()?;
+    if d.len() != 3 || t.len() != 3 {
+        return Err(bad());
+    }
+    let ms: i64 = format!("{frac:0<3}")[..3].parse().map_err(|_| bad())?;
+    // Days since 1970-01-01 of a proleptic Gregorian date.
+    let (y, m) = if d[1] <= 2 {
+        (d[0] - 1, d[1] + 9)
+    } else {
+        (d[0], d[1] - 3)
+    };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * m + 2) / 5 + d[2] - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Ok(((days * 24 + t[0]) * 60 + t[1]) * 60_000 + t[2] * 1000 + ms)
+}
+
 /// Parses a media playlist.
 pub fn parse(text: &str) -> Result<Playlist, String> {
     let mut lines = text.lines();
@@ -106,6 +142,7 @@ pub fn parse(text: &str) -> Result<Playlist, String> {
     let mut p = Playlist::default();
     let mut parts: Vec<Part> = Vec::new();
     let mut disc = false;
+    let mut date: Option<i64> = None;
     let mut pending_inf: Option<f64> = None;
     let mut next_msn: Option<u64> = None;
     for line in lines {
@@ -144,6 +181,7 @@ pub fn parse(text: &str) -> Result<Playlist, String> {
                 )?;
             }
             "#EXT-X-DISCONTINUITY" => disc = true,
+            "#EXT-X-PROGRAM-DATE-TIME" => date = Some(parse_date_ms(value)?),
             "#EXT-X-PART" => {
                 let a = attributes(value);
                 parts.push(Part {
@@ -174,6 +212,7 @@ pub fn parse(text: &str) -> Result<Playlist, String> {
                     duration,
                     uri: uri.to_string(),
                     discontinuity: std::mem::take(&mut disc),
+                    date_ms: date.take(),
                     parts: std::mem::take(&mut parts),
                 });
                 next_msn = Some(msn + 1);
@@ -182,6 +221,7 @@ pub fn parse(text: &str) -> Result<Playlist, String> {
     }
     p.open_parts = parts;
     p.open_discontinuity = disc;
+    p.open_date_ms = date;
     Ok(p)
 }
 
@@ -253,6 +293,24 @@ impl Checker {
                         s.msn, s.duration
                     )));
                 }
+            }
+        }
+        // Dates advance with the media: a player that places parts by date
+        // and segments by duration (hls.js) must find the same timeline.
+        let dated: Vec<(Option<i64>, bool, f64)> = p
+            .segments
+            .iter()
+            .map(|s| (s.date_ms, s.discontinuity, s.duration))
+            .chain(std::iter::once((p.open_date_ms, p.open_discontinuity, 0.0)))
+            .collect();
+        for w in dated.windows(2) {
+            if let ((Some(a), _, d), (Some(b), false, _)) = (w[0], w[1])
+                && ((b - a) as f64 - d * 1000.0).abs() > 2.0
+            {
+                return Err(ctx(format!(
+                    "PROGRAM-DATE-TIME steps {} ms over a segment of {d} s",
+                    b - a
+                )));
             }
         }
         // Delta update: every skipped segment must be one the client has.
@@ -404,6 +462,36 @@ mod tests {
         let next = FULL
             .replace("#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"p63.m4s\"", "#EXT-X-PART:DURATION=0.2,URI=\"p99.m4s\"\n#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"p100.m4s\"");
         assert!(c.check(&next).unwrap_err().contains("preload hint"));
+    }
+
+    #[test]
+    fn dates_parse_and_must_advance_with_the_media() {
+        assert_eq!(parse_date_ms("1970-01-01T00:00:00Z"), Ok(0));
+        assert_eq!(
+            parse_date_ms("2026-11-23T23:59:14.427Z"),
+            Ok(1_795_478_354_427)
+        );
+        assert!(parse_date_ms("2026-11-23 23:59:14").is_err());
+        let dated = |second: &str, open: &str| {
+            FULL.replace(
+                "#EXTINF:2.0,\ns5.m4s\n#EXT-X-DISCONTINUITY\n",
+                &format!(
+                    "#EXT-X-PROGRAM-DATE-TIME:2026-01-01T00:00:00.000Z\n#EXTINF:2.0,\ns5.m4s\n\
+                     #EXT-X-PROGRAM-DATE-TIME:{second}\n"
+                ),
+            )
+            .replace(
+                "#EXTINF:0.4,\ns6.m4s\n",
+                &format!("#EXTINF:0.4,\ns6.m4s\n#EXT-X-PROGRAM-DATE-TIME:{open}\n"),
+            )
+        };
+        let good = dated("2026-01-01T00:00:02.000Z", "2026-01-01T00:00:02.400Z");
+        Checker::default().check(&good).unwrap();
+        let early = dated("2026-01-01T00:00:01.630Z", "2026-01-01T00:00:02.030Z");
+        let e = Checker::default().check(&early).unwrap_err();
+        assert!(e.contains("PROGRAM-DATE-TIME steps 1630 ms"), "{e}");
+        let open = dated("2026-01-01T00:00:02.000Z", "2026-01-01T00:00:02.900Z");
+        assert!(Checker::default().check(&open).is_err());
     }
 
     #[test]

@@ -81,7 +81,7 @@ async fn ll_hls_follows_the_spec_across_a_reconnect_and_blocking_requests_are_pr
     let r = get(format!("{base}index.m3u8")).await.unwrap();
     assert_eq!(
         r.headers()["cache-control"],
-        "public, max-age=1",
+        "public, max-age=0, s-maxage=1",
         "plain playlist reloads are short-lived"
     );
 
@@ -126,7 +126,7 @@ async fn ll_hls_follows_the_spec_across_a_reconnect_and_blocking_requests_are_pr
         if skip.is_empty() {
             assert_eq!(
                 r.headers()["cache-control"],
-                "public, max-age=12",
+                "public, max-age=0, s-maxage=12",
                 "a blocking response is cacheable under its canonical URL"
             );
         }

@@ -1,0 +1,203 @@
+//! ABR ladder (issue 4): a 720p publish comes out as source + 480p + 360p,
+//! transcoded inside packagerd (no ffmpeg child), every rendition's
+//! segments starting at the same PTS as the source's over a minute.
+
+use stage_e2e::{Backend, Clip, Publisher, Stack, ffprobe_json, parse_media_playlist};
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+const RENDITIONS: [&str; 3] = ["source", "480p", "360p"];
+
+/// PID of the packagerd started for this stack (its command line names a
+/// config file in the stack's directory).
+fn packagerd_pid(stack: &Stack) -> Option<i32> {
+    let config = stack.dir.path().to_str()?.to_string();
+    std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
+        let pid: i32 = e.file_name().to_str()?.parse().ok()?;
+        let cmd = std::fs::read(e.path().join("cmdline")).ok()?;
+        let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+        (cmd.contains("packagerd") && cmd.contains(&config)).then_some(pid)
+    })
+}
+
+/// Commands of the processes whose parent is `pid`.
+fn children(pid: i32) -> Vec<String> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.flatten()
+        .filter_map(|e| {
+            let stat = std::fs::read_to_string(e.path().join("stat")).ok()?;
+            // pid (comm) state ppid ...
+            let after = stat.rsplit_once(')')?.1;
+            let ppid: i32 = after.split_whitespace().nth(1)?.parse().ok()?;
+            (ppid == pid).then(|| {
+                stat.split_once(' ')
+                    .map_or(stat.clone(), |x| x.1.to_string())
+            })
+        })
+        .collect()
+}
+
+/// PTS (s) of the first video packet of init + segment.
+fn first_pts(file: &std::path::Path) -> f64 {
+    let v = ffprobe_json(&[
+        "-select_streams",
+        "v:0",
+        "-show_entries",
+        "packet=pts_time",
+        "-read_intervals",
+        "%+#1",
+        file.to_str().unwrap(),
+    ])
+    .unwrap();
+    v["packets"][0]["pts_time"]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no video packet in {}: {v}", file.display()))
+}
+
+#[tokio::test]
+async fn a_720p_publish_gets_aligned_480p_and_360p_made_in_process() {
+    let stack = Stack::start(Backend::Sqlite).await.unwrap();
+    let key = stack.create_channel("abr");
+    // A looped stream copy: the machine's cores go to the transcoding.
+    let clip = Clip {
+        seconds: Some(20),
+        ..Clip::hd720()
+    };
+    let _p = Publisher::start_copy(&clip, &stack.rtmp_url(&key), stack.dir.path());
+    stack.wait_live("abr", Duration::from_secs(30)).await;
+    stack.wait_segments("abr", 1, Duration::from_secs(20)).await;
+
+    // The ladder is made inside packagerd: it has no child process.
+    let pid = packagerd_pid(&stack).expect("packagerd's pid");
+    assert_eq!(children(pid), Vec::<String>::new(), "packagerd's children");
+
+    // The multivariant playlist lists the three renditions.
+    let multi = stack.get_text("/hls/abr/index.m3u8").await.unwrap();
+    for (uri, res) in [
+        ("source/index.m3u8", "RESOLUTION=1280x720"),
+        ("480p/index.m3u8", "RESOLUTION=854x480"),
+        ("360p/index.m3u8", "RESOLUTION=640x360"),
+    ] {
+        let at = multi
+            .find(uri)
+            .unwrap_or_else(|| panic!("{uri} missing: {multi}"));
+        let inf = multi[..at].rsplit("#EXT-X-STREAM-INF:").next().unwrap();
+        assert!(inf.contains(res), "{uri}: {inf}");
+        assert!(
+            inf.contains("CODECS=\"avc1.") && inf.contains(",mp4a.40.2\""),
+            "{inf}"
+        );
+        assert!(
+            inf.contains("AVERAGE-BANDWIDTH=") && inf.contains("FRAME-RATE=30.000"),
+            "{inf}"
+        );
+    }
+    assert!(
+        !multi.contains("720p/index.m3u8"),
+        "no 720p rung from a 720p source: {multi}"
+    );
+
+    // Over a minute, the first PTS of every segment of every rendition.
+    let mut pts: BTreeMap<&str, BTreeMap<String, f64>> = BTreeMap::new();
+    let t0 = Instant::now();
+    let mut checked_children = false;
+    loop {
+        for r in RENDITIONS {
+            let text = stack
+                .get_text(&format!("/hls/abr/{r}/index.m3u8"))
+                .await
+                .unwrap_or_else(|| panic!("{r} playlist"));
+            let (_, uris, _, maps) = parse_media_playlist(&text);
+            let init = stack
+                .get_bytes(&format!("/hls/abr/{r}/{}", maps[0]))
+                .await
+                .expect("init");
+            for u in uris {
+                if pts.get(r).is_some_and(|m| m.contains_key(&u)) {
+                    continue;
+                }
+                let seg = stack
+                    .get_bytes(&format!("/hls/abr/{r}/{u}"))
+                    .await
+                    .unwrap_or_else(|| panic!("{r}/{u}"));
+                let file = stack.dir.path().join(format!("{r}-{u}.mp4"));
+                std::fs::write(&file, [&init[..], &seg[..]].concat()).unwrap();
+                let p = first_pts(&file);
+                pts.entry(r).or_default().insert(u, p);
+                let _ = std::fs::remove_file(&file);
+            }
+        }
+        if !checked_children && t0.elapsed() > Duration::from_secs(30) {
+            assert_eq!(children(pid), Vec::<String>::new(), "packagerd's children");
+            checked_children = true;
+        }
+        if pts.values().all(|m| m.len() >= 30) {
+            break;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(150),
+            "a minute of segments did not come in time: {:?}",
+            pts.iter().map(|(r, m)| (r, m.len())).collect::<Vec<_>>()
+        );
+        tokio::time::sleep(Duration::from_secs(5)).await;
+    }
+    let common: BTreeSet<&String> = pts["source"]
+        .keys()
+        .filter(|u| RENDITIONS.iter().all(|r| pts[r].contains_key(*u)))
+        .collect();
+    assert!(
+        common.len() >= 30,
+        "{} segments in every rendition",
+        common.len()
+    );
+    for u in &common {
+        let s = pts["source"][*u];
+        for r in &RENDITIONS[1..] {
+            let p = pts[r][*u];
+            assert!(
+                (p - s).abs() < 0.0015,
+                "{r}/{u} starts at {p} s, source's at {s} s"
+            );
+        }
+    }
+
+    // Each rendition as ffprobe reads it.
+    for (r, size) in [("480p", (854, 480)), ("360p", (640, 360))] {
+        let v = ffprobe_json(&[
+            "-show_streams",
+            &stack.url(&format!("/hls/abr/{r}/index.m3u8")),
+        ])
+        .unwrap();
+        let streams = v["streams"].as_array().unwrap();
+        let video = streams.iter().find(|s| s["codec_type"] == "video").unwrap();
+        assert_eq!(video["codec_name"], "h264", "{r}");
+        assert_eq!(
+            (video["width"].as_i64(), video["height"].as_i64()),
+            (Some(size.0), Some(size.1)),
+            "{r}"
+        );
+        assert!(
+            streams.iter().any(|s| s["codec_name"] == "aac"),
+            "{r} carries the audio"
+        );
+    }
+
+    // /status reports the ladder.
+    let status = stack
+        .admin_status(stack.ports.packager_admin)
+        .await
+        .expect("packagerd /status");
+    let t = &status["streams"][0]["transcode"];
+    assert_eq!(t["ladder"], "default", "{status}");
+    let active: Vec<&str> = t["active"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["rung"].as_str().unwrap())
+        .collect();
+    assert_eq!(active, ["480p", "360p"], "{status}");
+    assert_eq!(t["dropped"], serde_json::json!([]), "fell behind: {status}");
+}
