@@ -17,11 +17,14 @@
   // Further behind the live edge than this, jump instead of speeding up.
   const JUMP_BEHIND_S = 4;
   // Catch-up: play at CATCHUP_RATE while more than CATCHUP_ABOVE_S behind
-  // the target latency (PART-HOLD-BACK + one part), until within CATCHUP_DONE_S,
-  // and only with at least CATCHUP_AHEAD_S buffered ahead.
+  // hls.js's target latency (PART-HOLD-BACK), until within CATCHUP_DONE_S of
+  // it, and only with at least CATCHUP_AHEAD_S buffered ahead. The player
+  // is left where hls.js starts it when that is nearer: pulled closer to
+  // the edge than that, it stalled about every other minute on two shared
+  // cores (bench/README.md, "the stall").
   const CATCHUP_RATE = 1.1;
-  const CATCHUP_ABOVE_S = 0.08;
-  const CATCHUP_DONE_S = 0.02;
+  const CATCHUP_ABOVE_S = 0.5;
+  const CATCHUP_DONE_S = 0.3;
   const CATCHUP_AHEAD_S = 0.3;
   // One id per page view, sent with every HLS request so packagerd counts
   // this viewer once (it falls back to address + browser otherwise).
@@ -133,16 +136,6 @@
         manifestLoadingMaxRetry: 6,
         levelLoadingMaxRetry: 6,
         xhrSetup: function (xhr) { xhr.setRequestHeader('X-Playback-Session-Id', session); },
-      });
-      // Hold one part more than PART-HOLD-BACK (the spec's minimum, and
-      // hls.js's target): at exactly 3 parts a late part or a hiccup in
-      // the page drains the buffer; one more costs ~0.2 s of latency.
-      let held = false;
-      hls.on(window.Hls.Events.LEVEL_LOADED, function (_e, data) {
-        const d = data.details;
-        if (held || !d || !d.partHoldBack || !d.partTarget) return;
-        held = true;
-        hls.targetLatency = d.partHoldBack + d.partTarget;
       });
       hls.on(window.Hls.Events.ERROR, function (_e, data) {
         state.errors.push(data.type + ':' + data.details + (data.fatal ? ':fatal' : ''));

@@ -21,7 +21,8 @@ while (Date.now() < end) {
         h.on(ev, (_e, d) => {
           const f = d.frag || {}; const part = d.part || {};
           window.__trace.push({ t: Date.now(), ev, sn: f.sn, part: part.index, url: (d.url || (part.url) || f.url || '').split('/').pop(),
-            details: d.details, fatal: d.fatal });
+            details: typeof d.details === 'string' ? d.details : undefined, fatal: d.fatal,
+            end: f.end !== undefined ? Math.round((part.start !== undefined ? part.start + part.duration : f.end) * 1000) / 1000 : undefined });
         });
       }
       for (const ev of ['waiting', 'playing', 'stalled', 'seeking', 'seeked']) {

@@ -200,6 +200,9 @@ pub struct PackagerdConfig {
     pub cors_allow_origin: String,
     /// Serve the player page from this directory instead of the built-in copy.
     pub web_dir: Option<PathBuf>,
+    /// How often a live stream's thumbnail (`/channels/{channel}/thumbnail.jpg`)
+    /// is taken, at the first keyframe after it.
+    pub thumbnail_interval: HumanDuration,
 }
 
 impl Default for PackagerdConfig {
@@ -215,6 +218,7 @@ impl Default for PackagerdConfig {
             tls_key: None,
             cors_allow_origin: "*".into(),
             web_dir: None,
+            thumbnail_interval: HumanDuration(Duration::from_secs(10)),
         }
     }
 }
@@ -465,6 +469,13 @@ impl Config {
             return Err(bad(
                 "packagerd.playlist_segments",
                 "must be between 3 and 100",
+            ));
+        }
+        let thumbs = self.packagerd.thumbnail_interval.0;
+        if thumbs < Duration::from_secs(1) || thumbs > Duration::from_secs(600) {
+            return Err(bad(
+                "packagerd.thumbnail_interval",
+                "must be between 1s and 10m",
             ));
         }
         if self.database.max_connections == 0 {

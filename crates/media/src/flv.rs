@@ -60,6 +60,59 @@ fn audio_codec_name(id: u8) -> &'static str {
     }
 }
 
+/// The media of an FLV *file* (header, then tags) as link messages, with
+/// `wallclock_ms` = `wallclock_base_ms` + the tag's timestamp: what ingestd
+/// would forward for it. For tests and benchmarks that replay a recorded
+/// publish; non-media tags are skipped.
+pub fn file_messages(
+    data: &[u8],
+    wallclock_base_ms: i64,
+) -> Result<Vec<crate::link::LinkMessage>, MediaError> {
+    use crate::link::{Frame, LinkMessage};
+    if data.len() < 13 || &data[..3] != b"FLV" {
+        return Err(MediaError::Malformed("not an FLV file".into()));
+    }
+    let header = u32::from_be_bytes([data[5], data[6], data[7], data[8]]) as usize;
+    let mut at = header + 4;
+    let mut out = Vec::new();
+    while at + 11 <= data.len() {
+        let kind = data[at];
+        let size = u32::from_be_bytes([0, data[at + 1], data[at + 2], data[at + 3]]) as usize;
+        let ts =
+            u32::from_be_bytes([data[at + 7], data[at + 4], data[at + 5], data[at + 6]]) as i64;
+        let end = at + 11 + size;
+        if end > data.len() {
+            return Err(MediaError::Malformed("truncated FLV tag".into()));
+        }
+        let body = Bytes::copy_from_slice(&data[at + 11..end]);
+        at = end + 4;
+        let frame = |cts: i32, keyframe: bool, data: Bytes| Frame {
+            dts_ms: ts,
+            cts_ms: cts,
+            keyframe,
+            wallclock_ms: wallclock_base_ms + ts,
+            data,
+        };
+        match kind {
+            9 => match parse_video(&body)? {
+                VideoTag::SequenceHeader(r) => out.push(LinkMessage::VideoConfig(r)),
+                VideoTag::Frame {
+                    keyframe,
+                    cts,
+                    data,
+                } => out.push(LinkMessage::Video(frame(cts, keyframe, data))),
+                _ => {}
+            },
+            8 => match parse_audio(&body)? {
+                AudioTag::SequenceHeader(c) => out.push(LinkMessage::AudioConfig(c)),
+                AudioTag::Frame(data) => out.push(LinkMessage::Audio(frame(0, true, data))),
+            },
+            _ => {}
+        }
+    }
+    Ok(out)
+}
+
 /// Parses a video tag body. `data` shares `body`'s buffer (no copy).
 pub fn parse_video(body: &Bytes) -> Result<VideoTag, MediaError> {
     let mut r = Reader::new(body, "FLV video tag");
@@ -158,6 +211,16 @@ pub fn split_nalus(data: &[u8], length_size: usize) -> Result<Vec<&[u8]>, MediaE
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn file_messages_refuse_what_is_not_a_whole_flv_file() {
+        assert!(file_messages(b"RIFF....", 0).is_err());
+        // Header, then a video tag that claims more bytes than follow.
+        let mut f = b"FLV\x01\x05\x00\x00\x00\x09\x00\x00\x00\x00".to_vec();
+        f.extend_from_slice(&[9, 0, 0, 50, 0, 0, 0, 0, 0, 0, 0, 0x17, 0]);
+        assert!(file_messages(&f, 0).is_err());
+        assert_eq!(file_messages(&f[..13], 0).unwrap(), vec![]);
+    }
 
     #[test]
     fn parses_keyframe_with_negative_composition_offset() {

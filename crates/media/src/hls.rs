@@ -46,6 +46,20 @@ pub struct LowLatency {
     pub open_program_date_time_ms: Option<i64>,
     /// `EXT-X-PRELOAD-HINT` URI of the next part.
     pub preload_hint: Option<String>,
+    /// `EXT-X-RENDITION-REPORT`s: where the other renditions are, so a
+    /// player switching to one can ask for its next part straight away.
+    pub rendition_reports: Vec<RenditionReport>,
+}
+
+/// One `EXT-X-RENDITION-REPORT`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct RenditionReport {
+    /// The other rendition's media playlist, relative to this one.
+    pub uri: String,
+    /// Its last segment (the one being written when it has parts).
+    pub last_msn: u64,
+    /// Index of that segment's last part.
+    pub last_part: Option<u64>,
 }
 
 /// A live or ended media playlist.
@@ -208,6 +222,19 @@ impl MediaPlaylist {
             if let Some(hint) = &ll.preload_hint {
                 let _ = writeln!(out, "#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"{hint}\"");
             }
+            if !self.ended {
+                for r in &ll.rendition_reports {
+                    let _ = write!(
+                        out,
+                        "#EXT-X-RENDITION-REPORT:URI=\"{}\",LAST-MSN={}",
+                        r.uri, r.last_msn
+                    );
+                    if let Some(p) = r.last_part {
+                        let _ = write!(out, ",LAST-PART={p}");
+                    }
+                    out.push('\n');
+                }
+            }
         }
         if self.ended {
             out.push_str("#EXT-X-ENDLIST\n");
@@ -343,8 +370,45 @@ mod tests {
                 open_map_uri: Some("init.mp4".into()),
                 open_program_date_time_ms: Some(1_700_000_020_000),
                 preload_hint: Some("p1103.m4s".into()),
+                rendition_reports: Vec::new(),
             }),
         }
+    }
+
+    #[test]
+    fn reports_the_other_renditions_after_the_hint() {
+        let mut p = low_latency();
+        let ll = p.low_latency.as_mut().unwrap();
+        ll.rendition_reports = vec![
+            RenditionReport {
+                uri: "../480p/index.m3u8".into(),
+                last_msn: 110,
+                last_part: Some(2),
+            },
+            RenditionReport {
+                uri: "../360p/index.m3u8".into(),
+                last_msn: 109,
+                last_part: None,
+            },
+        ];
+        let s = p.render();
+        assert!(
+            s.ends_with(
+                "#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"p1103.m4s\"\n\
+            #EXT-X-RENDITION-REPORT:URI=\"../480p/index.m3u8\",LAST-MSN=110,LAST-PART=2\n\
+            #EXT-X-RENDITION-REPORT:URI=\"../360p/index.m3u8\",LAST-MSN=109\n"
+            ),
+            "{s}"
+        );
+        assert_eq!(
+            p.render_delta()
+                .unwrap()
+                .matches("RENDITION-REPORT")
+                .count(),
+            2
+        );
+        p.ended = true;
+        assert!(!p.render().contains("RENDITION-REPORT"));
     }
 
     #[test]

@@ -35,6 +35,7 @@ pub fn router(state: AppState) -> Router {
         .route("/hls/{channel}/{rendition}/{file}", get(media_file))
         .route("/channels/{channel}", get(channel_info))
         .route("/channels/{channel}/live", get(channel_live))
+        .route("/channels/{channel}/thumbnail.jpg", get(thumbnail))
         .route("/watch/{channel}", get(watch_page))
         .route("/static/{file}", get(static_file))
         .with_state(state)
@@ -450,6 +451,25 @@ async fn channel_live(State(s): State<AppState>, Path(channel): Path<String>) ->
         }
     };
     ([(header::CACHE_CONTROL, "no-cache")], Json(body)).into_response()
+}
+
+async fn thumbnail(State(s): State<AppState>, Path(channel): Path<String>) -> Response {
+    let jpeg = s
+        .registry
+        .get(&channel)
+        .filter(|h| !h.snapshot.borrow().ended)
+        .and_then(|h| h.thumbnail.lock().ok().and_then(|t| t.clone()));
+    match jpeg {
+        Some(j) => (
+            [
+                (header::CONTENT_TYPE, "image/jpeg"),
+                (header::CACHE_CONTROL, "public, max-age=5"),
+            ],
+            j,
+        )
+            .into_response(),
+        None => not_found("thumbnail (no live stream)"),
+    }
 }
 
 async fn watch_page(State(s): State<AppState>, Path(_channel): Path<String>) -> Response {

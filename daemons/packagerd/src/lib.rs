@@ -66,6 +66,7 @@ pub async fn run(
         part_target_ms: cfg.packagerd.part_duration.0.as_millis() as i64,
         window: cfg.packagerd.playlist_segments,
         ladders: cfg.ladders.clone(),
+        thumbnail_interval_ms: cfg.packagerd.thumbnail_interval.0.as_millis() as i64,
     });
     let cors = if cfg.packagerd.cors_allow_origin.is_empty() {
         None

@@ -5,7 +5,7 @@ use crate::segmenter::Segmenter;
 use crate::transcode::Transcoder;
 use bytes::Bytes;
 use stage_core::config::Ladder;
-use stage_media::hls::render_multivariant;
+use stage_media::hls::{RenditionReport, render_multivariant};
 use stage_media::link::{LinkMessage, StreamInfo};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
@@ -109,6 +109,8 @@ pub struct StreamHandle {
     pub info: StreamInfo,
     pub tx: mpsc::Sender<Input>,
     pub snapshot: watch::Receiver<Arc<Snapshot>>,
+    /// The latest thumbnail (JPEG), every `packagerd.thumbnail_interval`.
+    pub thumbnail: Arc<std::sync::Mutex<Option<Bytes>>>,
     /// The same snapshots, published just before `snapshot`: requests for
     /// the hinted part wait here, so when a part completes its waiters are
     /// woken (and answered) ahead of the blocked playlist reloads. Media
@@ -124,6 +126,7 @@ pub struct Settings {
     pub part_target_ms: i64,
     pub window: usize,
     pub ladders: BTreeMap<String, Ladder>,
+    pub thumbnail_interval_ms: i64,
 }
 
 /// Channel name → its current stream.
@@ -203,20 +206,26 @@ impl Registry {
         });
         let (snap_tx, snap_rx) = watch::channel(first.clone());
         let (media_tx, media_rx) = watch::channel(first);
+        let thumbnail = Arc::new(std::sync::Mutex::new(None));
         let handle = Arc::new(StreamHandle {
             info: info.clone(),
             tx,
             snapshot: snap_rx,
+            thumbnail: thumbnail.clone(),
             media: media_rx,
         });
         map.insert(info.channel.clone(), handle.clone());
         tracing::info!(channel = %info.channel, stream = info.stream_id, resumed = info.resumed, first_seq, "stream attached");
         let rungs = Rungs::new(ladder, Box::new(new_segmenter));
+        let thumbs = Thumbnails {
+            every_ms: self.settings.thumbnail_interval_ms,
+            ..Thumbnails::new(thumbnail)
+        };
         tokio::spawn(run_stream(
             self.clone(),
             info,
             seg,
-            rungs,
+            (rungs, thumbs),
             rx,
             (media_tx, snap_tx),
         ));
@@ -266,8 +275,16 @@ impl Completed {
     }
 }
 
-fn snapshot(info: &StreamInfo, seg: &Segmenter, done: &Completed) -> Snapshot {
-    let playlist = seg.playlist();
+fn snapshot(
+    info: &StreamInfo,
+    seg: &Segmenter,
+    done: &Completed,
+    reports: Vec<RenditionReport>,
+) -> Snapshot {
+    let mut playlist = seg.playlist();
+    if let Some(ll) = playlist.low_latency.as_mut() {
+        ll.rendition_reports = reports;
+    }
     let mut files = BTreeMap::new();
     for (id, bytes) in seg.inits() {
         files.insert(
@@ -516,11 +533,68 @@ fn transcode_thread(
     }
 }
 
+/// Takes a stream's thumbnail at the first keyframe every `every_ms` of
+/// media, off the stream task (a blocking decode + JPEG encode).
+struct Thumbnails {
+    every_ms: i64,
+    record: Option<Bytes>,
+    last_ms: Option<i64>,
+    busy: Arc<std::sync::atomic::AtomicBool>,
+    latest: Arc<std::sync::Mutex<Option<Bytes>>>,
+}
+
+/// Thumbnail width in pixels (never upscaled).
+const THUMBNAIL_WIDTH: u32 = 640;
+
+impl Thumbnails {
+    fn new(latest: Arc<std::sync::Mutex<Option<Bytes>>>) -> Thumbnails {
+        Thumbnails {
+            every_ms: 10_000,
+            record: None,
+            last_ms: None,
+            busy: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+            latest,
+        }
+    }
+
+    fn see(&mut self, msg: &LinkMessage) {
+        use std::sync::atomic::Ordering;
+        match msg {
+            LinkMessage::VideoConfig(r) => self.record = Some(r.clone()),
+            LinkMessage::Video(f) if f.keyframe => {
+                let due = self
+                    .last_ms
+                    .is_none_or(|l| f.dts_ms - l >= self.every_ms || f.dts_ms < l);
+                let Some(record) = self.record.clone().filter(|_| due) else {
+                    return;
+                };
+                if self.busy.swap(true, Ordering::AcqRel) {
+                    return;
+                }
+                self.last_ms = Some(f.dts_ms);
+                let (frame, busy, latest) = (f.clone(), self.busy.clone(), self.latest.clone());
+                tokio::task::spawn_blocking(move || {
+                    match crate::transcode::thumbnail(&record, &frame, THUMBNAIL_WIDTH) {
+                        Ok(jpeg) => {
+                            if let Ok(mut l) = latest.lock() {
+                                *l = Some(jpeg);
+                            }
+                        }
+                        Err(e) => tracing::debug!(cause = %e, "no thumbnail from this keyframe"),
+                    }
+                    busy.store(false, Ordering::Release);
+                });
+            }
+            _ => {}
+        }
+    }
+}
+
 async fn run_stream(
     registry: Arc<Registry>,
     info: StreamInfo,
     mut seg: Segmenter,
-    mut rungs: Rungs,
+    (mut rungs, mut thumbs): (Rungs, Thumbnails),
     mut rx: mpsc::Receiver<Input>,
     (media, snap): (watch::Sender<Arc<Snapshot>>, watch::Sender<Arc<Snapshot>>),
 ) {
@@ -529,7 +603,20 @@ async fn run_stream(
     let publish = |seg: &Segmenter, done: &mut Completed, rungs: &mut Rungs| {
         let now = stage_core::time::now_ms();
         done.stamp(seg, now);
-        let mut top = snapshot(&info, seg, done);
+        // Each rendition's playlist reports where the others are.
+        let mut all: Vec<(String, &Segmenter)> = vec![("source".into(), seg)];
+        for (name, s) in rungs.names.iter().zip(&rungs.segs) {
+            if let Some(s) = s {
+                all.push((name.clone(), s));
+            }
+        }
+        let reports = |me: &str| -> Vec<RenditionReport> {
+            all.iter()
+                .filter(|(n, _)| n != me)
+                .filter_map(|(n, s)| s.report(format!("../{n}/index.m3u8")))
+                .collect()
+        };
+        let mut top = snapshot(&info, seg, done, reports("source"));
         let mut variants: Vec<stage_media::hls::Variant> =
             seg.variant("source/index.m3u8").into_iter().collect();
         for i in 0..rungs.names.len() {
@@ -541,7 +628,8 @@ async fn run_stream(
             if let Some(v) = s.variant(&format!("{name}/index.m3u8")) {
                 variants.push(v);
             }
-            top.rungs.insert(name, Arc::new(snapshot(&info, s, d)));
+            let r = reports(&name);
+            top.rungs.insert(name, Arc::new(snapshot(&info, s, d, r)));
         }
         if top.multivariant.is_some() {
             top.multivariant = Some(render_multivariant(&variants));
@@ -564,6 +652,7 @@ async fn run_stream(
                     orphaned = None;
                     let is_end = matches!(msg, LinkMessage::End(_));
                     rungs.feed(&msg);
+                    thumbs.see(&msg);
                     match seg.push(msg) {
                         Ok(c) if c.any() => publish(&seg, &mut done, &mut rungs),
                         Ok(_) => {}

@@ -25,7 +25,9 @@ use bytes::{Bytes, BytesMut};
 use stage_media::aac::AacConfig;
 use stage_media::avc::AvcConfig;
 use stage_media::fmp4::{self, Sample, Track, TrackConfig, TrackRun};
-use stage_media::hls::{LowLatency, MediaPlaylist, PartEntry, SegmentEntry, Variant};
+use stage_media::hls::{
+    LowLatency, MediaPlaylist, PartEntry, RenditionReport, SegmentEntry, Variant,
+};
 use stage_media::link::{Frame, LinkMessage};
 use std::collections::{BTreeMap, VecDeque};
 
@@ -931,6 +933,7 @@ impl Segmenter {
                 open_map_uri: open.map(|o| format!("s{}-init-{}.mp4", self.stream_id, o.init_id)),
                 open_program_date_time_ms: open.and_then(|o| self.pdt_ms(o.start_ms)),
                 preload_hint: (!self.ended).then(|| self.part_uri(self.next_part)),
+                rendition_reports: Vec::new(),
             }),
         }
     }
@@ -939,6 +942,26 @@ impl Segmenter {
     /// timeline.
     fn pdt_ms(&self, dts_ms: i64) -> Option<i64> {
         self.pdt_offset_ms.map(|o| dts_ms + o)
+    }
+
+    /// Where this rendition's playlist ends, for the other renditions'
+    /// EXT-X-RENDITION-REPORT: the last segment (the open one once it has a
+    /// part) and the index of its last part.
+    pub fn report(&self, uri: String) -> Option<RenditionReport> {
+        let open = self.open.as_ref()?;
+        if !open.parts.is_empty() {
+            return Some(RenditionReport {
+                uri,
+                last_msn: self.next_seq,
+                last_part: Some(open.parts.len() as u64 - 1),
+            });
+        }
+        let last = self.segments.back()?;
+        Some(RenditionReport {
+            uri,
+            last_msn: last.entry.seq,
+            last_part: last.parts.len().checked_sub(1).map(|p| p as u64),
+        })
     }
 
     /// Every segment still held (the playlist window plus two older ones

@@ -357,6 +357,66 @@ impl Transcoder {
     }
 }
 
+/// A JPEG of one keyframe (`record` is the stream's avcC), `width` pixels
+/// wide at most (never upscaled). Decodes just that frame: cheap enough to
+/// run every few seconds for streams that are not transcoded.
+pub fn thumbnail(record: &Bytes, keyframe: &Frame, width: u32) -> Result<Bytes, TranscodeError> {
+    init_ffmpeg();
+    let cfg = AvcConfig::parse(record.clone()).map_err(|e| err("video config", e))?;
+    let (sps, pps) = avc::parameter_sets(record).map_err(|e| err("video config", e))?;
+    let ps: Vec<Bytes> = sps.into_iter().chain(pps).collect();
+    let annex_b =
+        avc::to_annex_b(&keyframe.data, cfg.nalu_length_size, &ps).map_err(|e| err("frame", e))?;
+    let mut dec = codec::Context::new_with_codec(
+        ff::decoder::find(Id::H264).ok_or_else(|| TranscodeError("no H.264 decoder".into()))?,
+    )
+    .decoder()
+    .video()
+    .map_err(|e| err("H.264 decoder", e))?;
+    let mut packet = ff::Packet::copy(&annex_b);
+    packet.set_pts(Some(0));
+    packet.set_dts(Some(0));
+    packet.set_flags(ff::packet::Flags::KEY);
+    dec.send_packet(&packet).map_err(|e| err("decode", e))?;
+    dec.send_eof().map_err(|e| err("decode", e))?;
+    let mut frame = VideoFrame::empty();
+    dec.receive_frame(&mut frame)
+        .map_err(|e| err("decode", e))?;
+    let w = width.min(frame.width()).max(2) & !1;
+    let h = ((frame.height() as u64 * w as u64 / frame.width().max(1) as u64) as u32).max(2) & !1;
+    let mut scaler = scaling::Context::get(
+        frame.format(),
+        frame.width(),
+        frame.height(),
+        Pixel::YUVJ420P,
+        w,
+        h,
+        scaling::Flags::BILINEAR,
+    )
+    .map_err(|e| err("scaler", e))?;
+    let mut small = VideoFrame::empty();
+    scaler
+        .run(&frame, &mut small)
+        .map_err(|e| err("scale", e))?;
+    small.set_pts(Some(0));
+    let mut enc = codec::Context::new_with_codec(
+        ff::encoder::find(Id::MJPEG).ok_or_else(|| TranscodeError("no JPEG encoder".into()))?,
+    )
+    .encoder()
+    .video()
+    .map_err(|e| err("JPEG encoder", e))?;
+    enc.set_width(w);
+    enc.set_height(h);
+    enc.set_format(Pixel::YUVJ420P);
+    enc.set_time_base((1, 25));
+    let mut enc = enc.open().map_err(|e| err("JPEG encoder", e))?;
+    enc.send_frame(&small).map_err(|e| err("JPEG", e))?;
+    enc.send_eof().map_err(|e| err("JPEG", e))?;
+    let mut out = ff::Packet::empty();
+    enc.receive_packet(&mut out).map_err(|e| err("JPEG", e))?;
+    Ok(Bytes::copy_from_slice(out.data().unwrap_or_default()))
+}
+
 fn encode(
     rung: &mut ActiveRung,
     input: &VideoFrame,
@@ -430,51 +490,9 @@ mod tests {
     use super::*;
     use crate::segmenter::Segmenter;
     use stage_core::config::default_ladders;
-    use stage_media::flv::{self, AudioTag, VideoTag};
 
-    /// Link messages of an FLV file (what ingestd would forward).
     fn flv_messages(path: &std::path::Path) -> Vec<LinkMessage> {
-        let data = std::fs::read(path).unwrap();
-        let mut at = 13;
-        let mut out = Vec::new();
-        while at + 11 <= data.len() {
-            let kind = data[at];
-            let size = u32::from_be_bytes([0, data[at + 1], data[at + 2], data[at + 3]]) as usize;
-            let ts =
-                u32::from_be_bytes([data[at + 7], data[at + 4], data[at + 5], data[at + 6]]) as i64;
-            let body = Bytes::copy_from_slice(&data[at + 11..at + 11 + size]);
-            at += 11 + size + 4;
-            let wallclock_ms = 1_000_000 + ts;
-            match kind {
-                9 => match flv::parse_video(&body).unwrap() {
-                    VideoTag::SequenceHeader(r) => out.push(LinkMessage::VideoConfig(r)),
-                    VideoTag::Frame {
-                        keyframe,
-                        cts,
-                        data,
-                    } => out.push(LinkMessage::Video(Frame {
-                        dts_ms: ts,
-                        cts_ms: cts,
-                        keyframe,
-                        wallclock_ms,
-                        data,
-                    })),
-                    _ => {}
-                },
-                8 => match flv::parse_audio(&body).unwrap() {
-                    AudioTag::SequenceHeader(c) => out.push(LinkMessage::AudioConfig(c)),
-                    AudioTag::Frame(data) => out.push(LinkMessage::Audio(Frame {
-                        dts_ms: ts,
-                        cts_ms: 0,
-                        keyframe: true,
-                        wallclock_ms,
-                        data,
-                    })),
-                },
-                _ => {}
-            }
-        }
-        out
+        stage_media::flv::file_messages(&std::fs::read(path).unwrap(), 1_000_000).unwrap()
     }
 
     fn clip(dir: &std::path::Path, size: &str, bframes: u32) -> std::path::PathBuf {
@@ -615,6 +633,105 @@ mod tests {
         assert_eq!(r360.2, keys);
         assert!(rungs.iter().filter(|r| r.1.held().count() > 0).count() == 1);
         assert_eq!(source.held().count(), r360.1.held().count());
+    }
+
+    #[test]
+    fn a_new_source_resolution_mid_stream_keeps_the_rungs_going() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = flv_messages(&clip(dir.path(), "1280x720", 0));
+        let second = flv_messages(&clip(dir.path(), "854x480", 0));
+        let ladder = default_ladders()["default"].clone();
+        let mut t = Transcoder::new(ladder.rungs.clone(), &ladder.preset);
+        let mut r360 = Segmenter::new(1, 2000, 200, 100, 0);
+        let mut configs = Vec::new();
+        // The second clip continues the first's timeline, with a new SPS
+        // (OBS changing its output resolution without reconnecting).
+        let end = first
+            .iter()
+            .filter_map(|m| match m {
+                LinkMessage::Video(f) | LinkMessage::Audio(f) => Some(f.dts_ms),
+                _ => None,
+            })
+            .max()
+            .unwrap()
+            + 40;
+        let shifted = second.into_iter().map(|m| match m {
+            LinkMessage::Video(mut f) => {
+                f.dts_ms += end;
+                LinkMessage::Video(f)
+            }
+            LinkMessage::Audio(mut f) => {
+                f.dts_ms += end;
+                LinkMessage::Audio(f)
+            }
+            other => other,
+        });
+        for m in first.into_iter().chain(shifted) {
+            let outs = t.push(&m).unwrap();
+            for (i, out) in outs {
+                if ladder.rungs[i].name != "360p" {
+                    continue;
+                }
+                if let LinkMessage::VideoConfig(c) = &out {
+                    configs.push(AvcConfig::parse(c.clone()).unwrap());
+                }
+                r360.push(out).unwrap();
+            }
+        }
+        r360.finish();
+        // 360p from both sources: a new encoder (its parameter sets sent
+        // again; the same bytes here, so the segmenter keeps its init
+        // segment) and no gap in the middle.
+        assert_eq!(configs.len(), 2);
+        assert!(configs.iter().all(|c| (c.width, c.height) == (640, 360)));
+        let total: f64 = r360.held().map(|s| s.entry.duration).sum();
+        assert!(total > 11.5, "360p covers {total} s of 12");
+    }
+
+    #[test]
+    fn thumbnails_are_jpegs_of_a_keyframe() {
+        let dir = tempfile::tempdir().unwrap();
+        let msgs = flv_messages(&clip(dir.path(), "1280x720", 0));
+        let record = msgs
+            .iter()
+            .find_map(|m| match m {
+                LinkMessage::VideoConfig(r) => Some(r.clone()),
+                _ => None,
+            })
+            .unwrap();
+        let key = msgs
+            .iter()
+            .find_map(|m| match m {
+                LinkMessage::Video(f) if f.keyframe => Some(f.clone()),
+                _ => None,
+            })
+            .unwrap();
+        let jpeg = thumbnail(&record, &key, 320).unwrap();
+        assert_eq!(&jpeg[..3], &[0xff, 0xd8, 0xff], "JPEG magic");
+        let path = dir.path().join("t.jpg");
+        std::fs::write(&path, &jpeg).unwrap();
+        let out = std::process::Command::new("ffprobe")
+            .args([
+                "-v",
+                "error",
+                "-show_entries",
+                "stream=codec_name,width,height",
+                "-of",
+                "csv=p=0",
+            ])
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "mjpeg,320,180");
+        // A delta frame is not a picture on its own.
+        let delta = msgs
+            .iter()
+            .find_map(|m| match m {
+                LinkMessage::Video(f) if !f.keyframe => Some(f.clone()),
+                _ => None,
+            })
+            .unwrap();
+        assert!(thumbnail(&record, &delta, 320).is_err());
     }
 
     #[test]

