@@ -235,3 +235,72 @@ async fn a_720p_publish_gets_aligned_480p_and_360p_made_in_process() {
     assert_eq!(active, ["480p", "360p"], "{status}");
     assert_eq!(t["dropped"], serde_json::json!([]), "fell behind: {status}");
 }
+
+#[tokio::test]
+async fn rungs_that_cannot_keep_up_are_dropped_lowest_first_and_the_source_goes_on() {
+    // A rung x264 cannot make in real time on this machine (veryslow, 700p).
+    let ladder = "\n[ladders.heavy]\nrungs = [\n  \
+        { name = \"slow\", height = 700, video_bitrate_kbps = 4000, preset = \"veryslow\" },\n  \
+        { name = \"360p\", height = 360, video_bitrate_kbps = 700 },\n]\n";
+    let stack = Stack::start_with(Backend::Sqlite, ladder).await.unwrap();
+    let key = stack.create_channel("heavy");
+    let set = stack.stagectl_json(&["channel", "set", "heavy", "--ladder", "heavy"]);
+    assert_eq!(set["ladder"], "heavy", "{set}");
+    let clip = Clip {
+        seconds: Some(20),
+        ..Clip::hd720()
+    };
+    let _p = Publisher::start_copy(&clip, &stack.rtmp_url(&key), stack.dir.path());
+    stack.wait_live("heavy", Duration::from_secs(30)).await;
+    let dropped = || async {
+        stack
+            .admin_status(stack.ports.packager_admin)
+            .await
+            .map(|s| s["streams"][0]["transcode"]["dropped"].clone())
+            .unwrap_or_default()
+    };
+    stack
+        .wait_until("both rungs dropped", Duration::from_secs(45), || async {
+            dropped().await.as_array().is_some_and(|d| d.len() == 2)
+        })
+        .await;
+    // Lowest first.
+    assert_eq!(dropped().await, serde_json::json!(["360p", "slow"]));
+    // The source never waited: its playlist keeps growing with whole
+    // segments while (and after) the rungs fell behind.
+    let before = stack
+        .get_text("/hls/heavy/source/index.m3u8")
+        .await
+        .unwrap();
+    let before = stage_e2e::llhls::parse(&before).unwrap().open_msn();
+    stack
+        .wait_segments("heavy", 3, Duration::from_secs(10))
+        .await;
+    stack
+        .wait_until(
+            "two more source segments",
+            Duration::from_secs(10),
+            || async {
+                let t = stack
+                    .get_text("/hls/heavy/source/index.m3u8")
+                    .await
+                    .unwrap_or_default();
+                stage_e2e::llhls::parse(&t).is_ok_and(|p| p.open_msn() >= before + 2)
+            },
+        )
+        .await;
+    let text = stack
+        .get_text("/hls/heavy/source/index.m3u8")
+        .await
+        .unwrap();
+    let p = stage_e2e::llhls::parse(&text).unwrap();
+    for s in &p.segments {
+        assert!(
+            s.duration <= 2.05,
+            "segment {} of {} s: {text}",
+            s.msn,
+            s.duration
+        );
+    }
+    assert_eq!(stack.live("heavy").await["live"], true);
+}
