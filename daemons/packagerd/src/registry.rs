@@ -217,10 +217,7 @@ impl Registry {
         map.insert(info.channel.clone(), handle.clone());
         tracing::info!(channel = %info.channel, stream = info.stream_id, resumed = info.resumed, first_seq, "stream attached");
         let rungs = Rungs::new(ladder, Box::new(new_segmenter));
-        let thumbs = Thumbnails {
-            every_ms: self.settings.thumbnail_interval_ms,
-            ..Thumbnails::new(thumbnail)
-        };
+        let thumbs = Thumbnails::new(self.settings.thumbnail_interval_ms, thumbnail);
         tokio::spawn(run_stream(
             self.clone(),
             info,
@@ -385,35 +382,26 @@ impl Rungs {
     fn new(ladder: Option<(String, Ladder)>, new_segmenter: NewSegmenter) -> Rungs {
         let status = Arc::new(std::sync::Mutex::new(TranscodeStatus::default()));
         let resync = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let Some((name, ladder)) = ladder else {
-            return Rungs {
-                names: Vec::new(),
-                segs: Vec::new(),
-                done: Vec::new(),
-                new_segmenter,
-                input: None,
-                output: None,
-                status,
-                resync,
-            };
-        };
-        let names: Vec<String> = ladder.rungs.iter().map(|r| r.name.clone()).collect();
-        if let Ok(mut s) = status.lock() {
-            s.ladder = name;
-        }
-        let (in_tx, in_rx) = mpsc::channel(TRANSCODE_QUEUE);
-        let (out_tx, out_rx) = mpsc::channel(4096);
-        let (st, rs) = (status.clone(), resync.clone());
-        let spawned = std::thread::Builder::new()
-            .name("transcode".into())
-            .spawn(move || transcode_thread(ladder, in_rx, out_tx, st, rs));
-        let (input, output) = match spawned {
-            Ok(_) => (Some(in_tx), Some(out_rx)),
-            Err(e) => {
-                tracing::warn!(cause = %e, "cannot start a transcoding thread; serving the source only");
-                (None, None)
+        let mut names = Vec::new();
+        let (mut input, mut output) = (None, None);
+        if let Some((name, ladder)) = ladder {
+            names = ladder.rungs.iter().map(|r| r.name.clone()).collect();
+            if let Ok(mut s) = status.lock() {
+                s.ladder = name;
             }
-        };
+            let (in_tx, in_rx) = mpsc::channel(TRANSCODE_QUEUE);
+            let (out_tx, out_rx) = mpsc::channel(4096);
+            let (st, rs) = (status.clone(), resync.clone());
+            match std::thread::Builder::new()
+                .name("transcode".into())
+                .spawn(move || transcode_thread(ladder, in_rx, out_tx, st, rs))
+            {
+                Ok(_) => (input, output) = (Some(in_tx), Some(out_rx)),
+                Err(e) => {
+                    tracing::warn!(cause = %e, "cannot start a transcoding thread; serving the source only");
+                }
+            }
+        }
         Rungs {
             segs: names.iter().map(|_| None).collect(),
             done: names.iter().map(|_| Completed::default()).collect(),
@@ -547,9 +535,9 @@ struct Thumbnails {
 const THUMBNAIL_WIDTH: u32 = 640;
 
 impl Thumbnails {
-    fn new(latest: Arc<std::sync::Mutex<Option<Bytes>>>) -> Thumbnails {
+    fn new(every_ms: i64, latest: Arc<std::sync::Mutex<Option<Bytes>>>) -> Thumbnails {
         Thumbnails {
-            every_ms: 10_000,
+            every_ms,
             record: None,
             last_ms: None,
             busy: Arc::new(std::sync::atomic::AtomicBool::new(false)),

@@ -201,7 +201,6 @@ impl Transcoder {
     fn open_rung(&self, index: usize, source: (u32, u32)) -> Result<ActiveRung, TranscodeError> {
         let rung = &self.rungs[index];
         let (width, height) = scaled_size(source, rung.height);
-        let mut tried = Vec::new();
         if let Some(hw) = rung.encoder.as_deref().filter(|e| *e != "libx264") {
             match self.open_encoder(hw, rung, width, height) {
                 Ok(e) => {
@@ -210,7 +209,6 @@ impl Transcoder {
                 }
                 Err(e) => {
                     tracing::warn!(rung = %rung.name, encoder = hw, cause = %e, "hardware encoder unavailable; falling back to libx264");
-                    tried.push(hw.to_string());
                 }
             }
         }

@@ -522,9 +522,13 @@ impl Publisher {
     pub fn start(clip: &Clip, url: &str, dir: &Path) -> Publisher {
         static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
         let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let stderr = dir.join(format!("ffmpeg-{n}.err"));
+        Publisher::spawn(clip.args(url), dir.join(format!("ffmpeg-{n}.err")))
+    }
+
+    /// Runs ffmpeg with `args`, its stderr into the file `stderr`.
+    fn spawn(args: Vec<String>, stderr: PathBuf) -> Publisher {
         let child = Command::new("ffmpeg")
-            .args(clip.args(url))
+            .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&stderr).expect("ffmpeg stderr"))
@@ -547,25 +551,20 @@ impl Publisher {
             .status()
             .expect("ffmpeg must be installed (scripts/setup.sh installs it)");
         assert!(st.success(), "pre-encoding the clip failed");
-        let stderr = dir.join("ffmpeg-copy.err");
-        let child = Command::new("ffmpeg")
-            .args([
-                "-hide_banner",
-                "-loglevel",
-                "error",
-                "-re",
-                "-stream_loop",
-                "-1",
-                "-i",
-            ])
-            .arg(&file)
-            .args(["-c", "copy", "-f", "flv", url])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&stderr).expect("ffmpeg stderr"))
-            .spawn()
-            .expect("ffmpeg");
-        Publisher { child, stderr }
+        let mut args: Vec<String> = [
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-re",
+            "-stream_loop",
+            "-1",
+            "-i",
+        ]
+        .map(String::from)
+        .into();
+        args.push(file.to_str().expect("utf-8 path").into());
+        args.extend(["-c", "copy", "-f", "flv", url].map(String::from));
+        Publisher::spawn(args, dir.join("ffmpeg-copy.err"))
     }
 
     /// Whether ffmpeg is still running.

@@ -57,17 +57,23 @@ fn first_pts(file: &std::path::Path) -> f64 {
         .unwrap_or_else(|| panic!("no video packet in {}: {v}", file.display()))
 }
 
-#[tokio::test]
-async fn a_720p_publish_gets_aligned_480p_and_360p_made_in_process() {
-    let stack = Stack::start(Backend::Sqlite).await.unwrap();
-    let key = stack.create_channel("abr");
-    // A looped stream copy: the machine's cores go to the transcoding.
+/// Publishes a looped 720p stream copy to `channel` (the machine's cores go
+/// to the transcoding, not the publisher) and waits until it is live.
+async fn publish_720p_loop(stack: &Stack, channel: &str, key: &str) -> Publisher {
     let clip = Clip {
         seconds: Some(20),
         ..Clip::hd720()
     };
-    let _p = Publisher::start_copy(&clip, &stack.rtmp_url(&key), stack.dir.path());
-    stack.wait_live("abr", Duration::from_secs(30)).await;
+    let p = Publisher::start_copy(&clip, &stack.rtmp_url(key), stack.dir.path());
+    stack.wait_live(channel, Duration::from_secs(30)).await;
+    p
+}
+
+#[tokio::test]
+async fn a_720p_publish_gets_aligned_480p_and_360p_made_in_process() {
+    let stack = Stack::start(Backend::Sqlite).await.unwrap();
+    let key = stack.create_channel("abr");
+    let _p = publish_720p_loop(&stack, "abr", &key).await;
     stack.wait_segments("abr", 1, Duration::from_secs(20)).await;
 
     // The ladder is made inside packagerd: it has no child process.
@@ -102,10 +108,8 @@ async fn a_720p_publish_gets_aligned_480p_and_360p_made_in_process() {
 
     // Each LL-HLS media playlist reports where the other renditions are, near
     // its own position (the rungs trail the source by the transcoding time).
-    let source =
-        stage_e2e::llhls::parse(&stack.get_text("/hls/abr/source/index.m3u8").await.unwrap())
-            .unwrap();
     let text = stack.get_text("/hls/abr/source/index.m3u8").await.unwrap();
+    let source = stage_e2e::llhls::parse(&text).unwrap();
     for rung in ["480p", "360p"] {
         let uri = format!("URI=\"../{rung}/index.m3u8\"");
         let line = text
@@ -246,12 +250,7 @@ async fn rungs_that_cannot_keep_up_are_dropped_lowest_first_and_the_source_goes_
     let key = stack.create_channel("heavy");
     let set = stack.stagectl_json(&["channel", "set", "heavy", "--ladder", "heavy"]);
     assert_eq!(set["ladder"], "heavy", "{set}");
-    let clip = Clip {
-        seconds: Some(20),
-        ..Clip::hd720()
-    };
-    let _p = Publisher::start_copy(&clip, &stack.rtmp_url(&key), stack.dir.path());
-    stack.wait_live("heavy", Duration::from_secs(30)).await;
+    let _p = publish_720p_loop(&stack, "heavy", &key).await;
     let dropped = || async {
         stack
             .admin_status(stack.ports.packager_admin)
