@@ -26,6 +26,12 @@
   const CATCHUP_ABOVE_S = 0.5;
   const CATCHUP_DONE_S = 0.3;
   const CATCHUP_AHEAD_S = 0.3;
+  // Low-latency ABR guard: a part that takes longer than this share of its
+  // duration to arrive (first byte to last) means the link no longer
+  // carries the level.
+  const SLOW_PART_SHARE = 0.8;
+  // Levels chosen then fit in this share of the measured transfer rate.
+  const SAFE_RATE_SHARE = 0.8;
   // One id per page view, sent with every HLS request so packagerd counts
   // this viewer once (it falls back to address + browser otherwise).
   const session = (window.crypto && crypto.randomUUID)
@@ -38,6 +44,11 @@
     latency: null, latencies: [], playing: false, waitingAfterStart: 0, jumps: 0,
     // [time, ms behind hls.js's target latency] once a second; catch-ups started.
     behindTarget: [], catchups: 0,
+    // hls.js's renditions ({height, bitrate}, lowest first) and its switches
+    // [time, level, height]; how long each `waiting` after the start lasted (ms).
+    levels: [], switches: [], waits: [], waitingSince: null,
+    // Times the page told hls.js the link had slowed (see abrGuard).
+    abrResets: 0,
   });
   let hls = null;
   // The hls.js instance, for debugging (not enumerable: state is serialized).
@@ -110,6 +121,29 @@
   }
   video.addEventListener('timeupdate', catchUp);
 
+  // hls.js estimates bandwidth with averages over seconds and abandons a
+  // load only once half a part has passed and the rest would outlast the
+  // buffer; a player held well under a second behind the edge has run dry
+  // by then (seen as multi-second stalls under a 1 Mbit/s limit). The page
+  // measures each part's transfer (first to last byte: a blocking request's
+  // wait for the part is not transfer) and, when parts arrive slower than
+  // they play, hands hls.js the measured rate, so its own ABR picks a level
+  // that fits at once. Going back up is left to hls.js.
+  function abrGuard(data) {
+    if (!hls || !data.part || !hls.autoLevelEnabled) return;
+    const st = data.part.stats;
+    const ms = st.loading.end - st.loading.first;
+    if (!(st.loaded > 0) || !(ms > 0) || !(data.part.duration > 0)) return;
+    if (ms < SLOW_PART_SHARE * data.part.duration * 1000) return;
+    const rate = (st.loaded * 8 * 1000) / ms;
+    let fit = 0;
+    hls.levels.forEach(function (l, i) { if (l.bitrate <= SAFE_RATE_SHARE * rate) fit = i; });
+    if (fit >= data.frag.level) return;
+    state.abrResets += 1;
+    hls.bandwidthEstimate = rate;
+    hls.nextLoadLevel = Math.max(fit, hls.minAutoLevel || 0);
+  }
+
   function stop() {
     if (hls) { hls.destroy(); hls = null; }
     video.removeAttribute('src');
@@ -137,6 +171,15 @@
         levelLoadingMaxRetry: 6,
         xhrSetup: function (xhr) { xhr.setRequestHeader('X-Playback-Session-Id', session); },
       });
+      hls.on(window.Hls.Events.MANIFEST_PARSED, function (_e, data) {
+        state.levels = data.levels.map(function (l) { return { height: l.height, bitrate: l.bitrate }; });
+      });
+      hls.on(window.Hls.Events.FRAG_LOADED, function (_e, data) { abrGuard(data); });
+      hls.on(window.Hls.Events.LEVEL_SWITCHED, function (_e, data) {
+        const l = hls.levels[data.level];
+        state.switches.push([Date.now(), data.level, l ? l.height : null]);
+        if (state.switches.length > 1000) state.switches.shift();
+      });
       hls.on(window.Hls.Events.ERROR, function (_e, data) {
         state.errors.push(data.type + ':' + data.details + (data.fatal ? ':fatal' : ''));
         if (!data.fatal) return;
@@ -158,11 +201,25 @@
     if (p && p.catch) p.catch(function () {});
   }
 
+  function waitOver() {
+    if (state.waitingSince === null) return;
+    state.waits.push(Date.now() - state.waitingSince);
+    if (state.waits.length > 1000) state.waits.shift();
+    state.waitingSince = null;
+  }
   video.addEventListener('timeupdate', function () {
-    if (video.currentTime !== lastTime) { lastTime = video.currentTime; lastAdvance = Date.now(); }
+    if (video.currentTime !== lastTime) {
+      lastTime = video.currentTime;
+      lastAdvance = Date.now();
+      if (!video.paused && video.readyState >= 3) waitOver();
+    }
   });
-  video.addEventListener('playing', function () { state.playing = true; });
-  video.addEventListener('waiting', function () { if (state.playing) state.waitingAfterStart += 1; });
+  video.addEventListener('playing', function () { state.playing = true; waitOver(); });
+  video.addEventListener('waiting', function () {
+    if (!state.playing) return;
+    state.waitingAfterStart += 1;
+    if (state.waitingSince === null) state.waitingSince = Date.now();
+  });
 
   async function poll() {
     try {

@@ -254,12 +254,22 @@ pub struct Ladder {
     /// x264 preset for rungs that name none.
     #[serde(default = "default_preset")]
     pub preset: String,
+    /// Extra keyframes in the rungs between the source's, about this far
+    /// apart (whole parts): a player dropping to a rung mid-segment starts
+    /// at the last one instead of fetching the segment from its start.
+    /// "0s" for none (keyframes only where the source has them).
+    #[serde(default = "default_switch_interval")]
+    pub switch_interval: HumanDuration,
     #[serde(default)]
     pub rungs: Vec<Rung>,
 }
 
 fn default_preset() -> String {
     "veryfast".into()
+}
+
+fn default_switch_interval() -> HumanDuration {
+    HumanDuration(Duration::from_millis(600))
 }
 
 fn rung(name: &str, height: u32, kbps: u32) -> Rung {
@@ -281,6 +291,7 @@ pub fn default_ladders() -> BTreeMap<String, Ladder> {
         "default".into(),
         Ladder {
             preset: default_preset(),
+            switch_interval: default_switch_interval(),
             rungs: vec![
                 rung("720p", 720, 2500),
                 rung("480p", 480, 1200),
@@ -292,6 +303,7 @@ pub fn default_ladders() -> BTreeMap<String, Ladder> {
         "source".into(),
         Ladder {
             preset: default_preset(),
+            switch_interval: default_switch_interval(),
             rungs: Vec::new(),
         },
     );

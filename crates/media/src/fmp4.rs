@@ -7,6 +7,7 @@
 //! One init segment carries every track (muxed CMAF, as hls.js and Safari play
 //! it); each media segment is one `moof` with a `traf` per track plus one `mdat`.
 
+use crate::MediaError;
 use crate::aac::AacConfig;
 use crate::avc::AvcConfig;
 use bytes::Bytes;
@@ -355,6 +356,201 @@ pub fn media_segment(seq: u32, runs: &[TrackRun<'_>]) -> Bytes {
     Bytes::from(w.buf)
 }
 
+// One track out of muxed CMAF, for DASH: dash.js plays one track per
+// adaptation set, so the MPD points at per-track copies of the very same
+// init and segments (cut from them on request, never stored twice).
+
+/// Reads the box at `at`: (type, start of its body, end).
+fn read_box(b: &[u8], at: usize) -> Result<([u8; 4], usize, usize), MediaError> {
+    let head = b
+        .get(at..at + 8)
+        .ok_or(MediaError::Truncated("box header"))?;
+    let size = u32::from_be_bytes([head[0], head[1], head[2], head[3]]) as usize;
+    let kind = [head[4], head[5], head[6], head[7]];
+    let (body, end) = match size {
+        1 => {
+            let ext = b
+                .get(at + 8..at + 16)
+                .ok_or(MediaError::Truncated("box size"))?;
+            let big = u64::from_be_bytes(ext.try_into().unwrap_or_default());
+            (
+                at + 16,
+                at.saturating_add(usize::try_from(big).unwrap_or(usize::MAX)),
+            )
+        }
+        0 => (at + 8, b.len()),
+        n => (at + 8, at.saturating_add(n)),
+    };
+    if end > b.len() || end < body {
+        return Err(MediaError::Malformed(format!(
+            "box {} overruns its parent",
+            String::from_utf8_lossy(&kind)
+        )));
+    }
+    Ok((kind, body, end))
+}
+
+/// A box: (type, start, start of its body, end).
+type BoxAt = ([u8; 4], usize, usize, usize);
+
+/// The boxes directly inside `b[from..to]`.
+fn children(b: &[u8], from: usize, to: usize) -> Result<Vec<BoxAt>, MediaError> {
+    let mut out = Vec::new();
+    let mut at = from;
+    while at < to {
+        let (kind, body, end) = read_box(&b[..to], at)?;
+        out.push((kind, at, body, end));
+        at = end;
+    }
+    Ok(out)
+}
+
+fn be32(b: &[u8], at: usize) -> Result<u32, MediaError> {
+    b.get(at..at + 4)
+        .map(|x| u32::from_be_bytes([x[0], x[1], x[2], x[3]]))
+        .ok_or(MediaError::Truncated("field"))
+}
+
+/// The init segment with only track `track_id`: `ftyp` as is, `moov` with
+/// its `mvhd`, that `trak` and that `trex`.
+pub fn track_init(init: &[u8], track_id: u32) -> Result<Bytes, MediaError> {
+    let mut out = Vec::with_capacity(init.len());
+    let mut found = false;
+    for (kind, start, body, end) in children(init, 0, init.len())? {
+        if &kind != b"moov" {
+            out.extend_from_slice(&init[start..end]);
+            continue;
+        }
+        let at = out.len();
+        out.extend_from_slice(&[0, 0, 0, 0]);
+        out.extend_from_slice(b"moov");
+        for (k, s, b, e) in children(init, body, end)? {
+            match &k {
+                // tkhd is a trak's first child; its track_id sits after the
+                // version/flags and the creation/modification times.
+                b"trak" => {
+                    let tkhd = children(init, b, e)?
+                        .into_iter()
+                        .find(|c| &c.0 == b"tkhd")
+                        .ok_or(MediaError::Malformed("trak without tkhd".into()))?;
+                    let version = init[tkhd.2];
+                    let id = be32(init, tkhd.2 + if version == 1 { 20 } else { 12 })?;
+                    if id == track_id {
+                        found = true;
+                        out.extend_from_slice(&init[s..e]);
+                    }
+                }
+                b"mvex" => {
+                    let mvex = out.len();
+                    out.extend_from_slice(&[0, 0, 0, 0]);
+                    out.extend_from_slice(b"mvex");
+                    for (k2, s2, b2, e2) in children(init, b, e)? {
+                        if &k2 != b"trex" || be32(init, b2 + 4)? == track_id {
+                            out.extend_from_slice(&init[s2..e2]);
+                        }
+                    }
+                    let size = (out.len() - mvex) as u32;
+                    out[mvex..mvex + 4].copy_from_slice(&size.to_be_bytes());
+                }
+                _ => out.extend_from_slice(&init[s..e]),
+            }
+        }
+        let size = (out.len() - at) as u32;
+        out[at..at + 4].copy_from_slice(&size.to_be_bytes());
+    }
+    if !found {
+        return Err(MediaError::Malformed(format!(
+            "no track {track_id} in the init segment"
+        )));
+    }
+    Ok(Bytes::from(out))
+}
+
+/// The fragments of a media segment (or part) with only track `track_id`:
+/// each `moof` + `mdat` pair rewritten by [`media_segment`] with that track's
+/// `traf` and samples (data shared with `segment`, not copied twice).
+pub fn track_segment(segment: &Bytes, track_id: u32) -> Result<Bytes, MediaError> {
+    let b = &segment[..];
+    let mut out = bytes::BytesMut::with_capacity(segment.len());
+    for (kind, start, body, end) in children(b, 0, b.len())? {
+        if &kind != b"moof" {
+            continue;
+        }
+        let mut seq = 0;
+        let mut run: Option<(u64, Vec<Sample>)> = None;
+        for (k, _, tb, te) in children(b, body, end)? {
+            if &k == b"mfhd" {
+                seq = be32(b, tb + 4)?;
+            }
+            if &k != b"traf" {
+                continue;
+            }
+            let mut id = None;
+            let mut base = 0u64;
+            let mut samples = Vec::new();
+            for (k2, _, b2, _) in children(b, tb, te)? {
+                match &k2 {
+                    b"tfhd" => {
+                        if be32(b, b2)? & 0x00ff_ffff & !0x02_0000 != 0 {
+                            return Err(MediaError::Unsupported("tfhd defaults".into()));
+                        }
+                        id = Some(be32(b, b2 + 4)?);
+                    }
+                    b"tfdt" => {
+                        base = if b[b2] == 1 {
+                            (be32(b, b2 + 4)? as u64) << 32 | be32(b, b2 + 8)? as u64
+                        } else {
+                            be32(b, b2 + 4)? as u64
+                        };
+                    }
+                    b"trun" => {
+                        let flags = be32(b, b2)? & 0x00ff_ffff;
+                        // What media_segment writes: data offset and, per
+                        // sample, duration, size, flags, composition offset.
+                        if flags != 0x0f01 {
+                            return Err(MediaError::Unsupported(format!("trun flags {flags:#x}")));
+                        }
+                        let count = be32(b, b2 + 4)? as usize;
+                        let offset = be32(b, b2 + 8)? as usize;
+                        let mut data_at = start + offset;
+                        for i in 0..count {
+                            let at = b2 + 12 + i * 16;
+                            let size = be32(b, at + 4)? as usize;
+                            let data = data_at
+                                .checked_add(size)
+                                .filter(|e| *e <= b.len())
+                                .map(|e| segment.slice(data_at..e))
+                                .ok_or(MediaError::Malformed("sample data past the end".into()))?;
+                            data_at += size;
+                            samples.push(Sample {
+                                duration: be32(b, at)?,
+                                keyframe: be32(b, at + 8)? & 0x0001_0000 == 0,
+                                cts_offset: be32(b, at + 12)? as i32,
+                                data,
+                            });
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            if id == Some(track_id) {
+                run = Some((base, samples));
+            }
+        }
+        if let Some((base, samples)) = run {
+            out.extend_from_slice(&media_segment(
+                seq,
+                &[TrackRun {
+                    track_id,
+                    base_decode_time: base,
+                    samples: &samples,
+                }],
+            ));
+        }
+    }
+    Ok(out.freeze())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -422,5 +618,105 @@ mod tests {
             }],
         );
         assert!(!seg.windows(4).any(|w| w == b"traf"));
+    }
+
+    #[test]
+    fn one_track_is_cut_out_of_muxed_init_and_segments() {
+        let tracks = [
+            Track {
+                id: 1,
+                timescale: 90_000,
+                config: TrackConfig::Video(
+                    AvcConfig::parse(Bytes::from_static(crate::testdata::AVCC_720P)).unwrap(),
+                ),
+            },
+            Track {
+                id: 2,
+                timescale: 48_000,
+                config: TrackConfig::Audio(
+                    AacConfig::parse(Bytes::from_static(crate::testdata::ASC_48K_STEREO)).unwrap(),
+                ),
+            },
+        ];
+        let init = init_segment(&tracks);
+        let count = |b: &[u8], kind: &[u8]| b.windows(4).filter(|w| *w == kind).count();
+        for (id, handler, other) in [(1, b"vmhd", b"smhd"), (2, b"smhd", b"vmhd")] {
+            let one = track_init(&init, id).unwrap();
+            assert_eq!((count(&one, b"trak"), count(&one, b"trex")), (1, 1));
+            assert_eq!((count(&one, handler), count(&one, other)), (1, 0));
+            assert_eq!(
+                boxes(&one).iter().map(|b| b.0.as_str()).collect::<Vec<_>>(),
+                ["ftyp", "moov"]
+            );
+        }
+        // A single-track init comes out as it went in.
+        let video_only = init_segment(&tracks[..1]);
+        assert_eq!(track_init(&video_only, 1).unwrap(), video_only);
+        let v = [
+            Sample {
+                duration: 3000,
+                cts_offset: 3000,
+                keyframe: true,
+                data: Bytes::from_static(b"KEY"),
+            },
+            Sample {
+                duration: 3000,
+                cts_offset: 0,
+                keyframe: false,
+                data: Bytes::from_static(b"DELTA"),
+            },
+        ];
+        let a = [Sample {
+            duration: 1024,
+            cts_offset: 0,
+            keyframe: true,
+            data: Bytes::from_static(b"AAC"),
+        }];
+        let runs = |v: &'static [Sample], a: &'static [Sample], t: u64| {
+            vec![
+                TrackRun {
+                    track_id: 1,
+                    base_decode_time: t,
+                    samples: v,
+                },
+                TrackRun {
+                    track_id: 2,
+                    base_decode_time: t / 90 * 48,
+                    samples: a,
+                },
+            ]
+        };
+        let v: &'static [Sample] = Box::leak(Box::new(v));
+        let a: &'static [Sample] = Box::leak(Box::new(a));
+        // A segment of two parts (two moof + mdat pairs).
+        let muxed: Bytes = [
+            media_segment(5, &runs(v, a, 1 << 33)),
+            media_segment(6, &runs(v, a, (1 << 33) + 6000)),
+        ]
+        .concat()
+        .into();
+        let video = track_segment(&muxed, 1).unwrap();
+        let expect: Bytes = [
+            media_segment(5, &runs(v, a, 1 << 33)[..1]),
+            media_segment(6, &runs(v, a, (1 << 33) + 6000)[..1]),
+        ]
+        .concat()
+        .into();
+        assert_eq!(video, expect);
+        let audio = track_segment(&muxed, 2).unwrap();
+        let expect: Bytes = [
+            media_segment(5, &runs(v, a, 1 << 33)[1..]),
+            media_segment(6, &runs(v, a, (1 << 33) + 6000)[1..]),
+        ]
+        .concat()
+        .into();
+        assert_eq!(audio, expect);
+        assert_eq!(track_segment(&muxed, 3).unwrap().len(), 0);
+        assert!(track_init(&init, 3).is_err());
+        // Damaged input is an error, never a panic.
+        for cut in [1, 9, 40, muxed.len() - 2] {
+            let _ = track_segment(&muxed.slice(..cut), 1);
+            let _ = track_init(&init[..cut.min(init.len() - 1)], 1);
+        }
     }
 }

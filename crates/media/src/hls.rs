@@ -76,7 +76,7 @@ pub struct MediaPlaylist {
 }
 
 /// Formats Unix ms as RFC 3339 with milliseconds, UTC.
-fn rfc3339_ms(ms: i64) -> String {
+pub(crate) fn rfc3339_ms(ms: i64) -> String {
     let secs = ms.div_euclid(1000);
     let milli = ms.rem_euclid(1000);
     let days = secs.div_euclid(86_400);

@@ -5,12 +5,14 @@
 //! - [`avc`] / [`aac`]: H.264 decoder configuration (SPS) and AAC AudioSpecificConfig.
 //! - [`fmp4`]: CMAF/fMP4 init and media segments.
 //! - [`hls`]: HLS media and multivariant playlists.
+//! - [`dash`]: the MPEG-DASH MPD over the same CMAF segments.
 //! - [`link`]: the framing of the internal media link (ingestd → packagerd).
 //! - [`rtmp_guard`]: bounds on what an RTMP peer can make us buffer.
 
 pub mod aac;
 pub mod avc;
 mod bits;
+pub mod dash;
 pub mod flv;
 pub mod fmp4;
 pub mod hls;
@@ -38,7 +40,7 @@ pub fn fuzz_parse(data: &[u8]) {
         return;
     };
     let body = bytes::Bytes::copy_from_slice(rest);
-    match sel % 7 {
+    match sel % 8 {
         0 => {
             if let Ok(flv::VideoTag::SequenceHeader(rec)) = flv::parse_video(&body) {
                 let _ = avc::AvcConfig::parse(rec);
@@ -76,6 +78,10 @@ pub fn fuzz_parse(data: &[u8]) {
         }
         5 => {
             let _ = flv::split_nalus(rest, 1 + (rest.len() % 4));
+        }
+        6 => {
+            let _ = fmp4::track_segment(&body, 1);
+            let _ = fmp4::track_init(rest, 2);
         }
         _ => {
             let mut g = rtmp_guard::ChunkGuard::new(1 << 20);

@@ -31,6 +31,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(stage_core::http::healthz))
         .route("/hls/{channel}/index.m3u8", get(multivariant))
+        .route("/hls/{channel}/manifest.mpd", get(mpd))
         .route("/hls/{channel}/{rendition}/index.m3u8", get(media_playlist))
         .route("/hls/{channel}/{rendition}/{file}", get(media_file))
         .route("/channels/{channel}", get(channel_info))
@@ -108,6 +109,25 @@ async fn multivariant(State(s): State<AppState>, Path(channel): Path<String>) ->
         )
             .into_response(),
         None => not_found("playlist (stream starting)"),
+    }
+}
+
+/// The DASH manifest (dynamic; players reload it every second).
+async fn mpd(State(s): State<AppState>, Path(channel): Path<String>) -> Response {
+    let Some(h) = s.registry.get(&channel) else {
+        return not_found("stream");
+    };
+    let snap = h.snapshot.borrow().clone();
+    match &snap.mpd {
+        Some(text) => (
+            [
+                (header::CONTENT_TYPE, "application/dash+xml"),
+                (header::CACHE_CONTROL, PLAYLIST_CACHE),
+            ],
+            text.clone(),
+        )
+            .into_response(),
+        None => not_found("manifest (stream starting)"),
     }
 }
 
@@ -345,6 +365,32 @@ async fn media_file(
     let Some(now) = top.rendition(&rendition) else {
         return not_found("rendition");
     };
+    // A DASH per-track copy, cut from the segment or init HLS serves.
+    if let Some((whole, track)) = crate::dash::track_file(&file) {
+        let Some(f) = now.files.get(&whole) else {
+            return not_found("segment");
+        };
+        let cut = if whole.ends_with(".mp4") {
+            stage_media::fmp4::track_init(&f.data, track)
+        } else {
+            stage_media::fmp4::track_segment(&f.data, track)
+        };
+        return match cut {
+            Ok(data) if !data.is_empty() => (
+                [
+                    (header::CONTENT_TYPE, "video/mp4"),
+                    (header::CACHE_CONTROL, SEGMENT_CACHE),
+                ],
+                data,
+            )
+                .into_response(),
+            Ok(_) => not_found("track"),
+            Err(e) => {
+                tracing::warn!(channel = %channel, file = %file, cause = %e, "cannot cut a track out of a segment");
+                not_found("track")
+            }
+        };
+    }
     let found = match now.files.get(&file) {
         Some(f) => Some(f.clone()),
         // The preload hint's part: answered the moment it is complete.

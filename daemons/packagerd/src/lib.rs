@@ -5,10 +5,12 @@
 //! - `link_server`: the media link listener.
 //! - `registry`: live streams; one task per stream owns its `segmenter`.
 //! - `segmenter`: access units → segments + playlist (pure).
+//! - `dash`: the DASH manifest over the same segments.
 //! - `http`: public routes; `admin`: /status and /metrics; `web`: player assets.
 //! - `viewers`: playback sessions per stream, recorded in the database.
 
 pub mod admin;
+pub mod dash;
 pub mod http;
 pub mod link_server;
 pub mod registry;

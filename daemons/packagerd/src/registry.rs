@@ -61,6 +61,11 @@ pub struct Snapshot {
     pub rungs: BTreeMap<String, Arc<Snapshot>>,
     /// Transcoding state, when the stream's ladder has rungs.
     pub transcode: Option<TranscodeStatus>,
+    /// The playlist window's segments as DASH describes them.
+    pub dash: Vec<crate::segmenter::DashSegment>,
+    pub frame_rate: Option<f64>,
+    /// The DASH manifest of every rendition (top-level snapshot only).
+    pub mpd: Option<Bytes>,
 }
 
 /// What /status reports about a stream's transcoding.
@@ -216,7 +221,11 @@ impl Registry {
         });
         map.insert(info.channel.clone(), handle.clone());
         tracing::info!(channel = %info.channel, stream = info.stream_id, resumed = info.resumed, first_seq, "stream attached");
-        let rungs = Rungs::new(ladder, Box::new(new_segmenter));
+        let rungs = Rungs::new(
+            ladder,
+            Box::new(new_segmenter),
+            (self.settings.target_ms, self.settings.part_target_ms),
+        );
         let thumbs = Thumbnails::new(self.settings.thumbnail_interval_ms, thumbnail);
         tokio::spawn(run_stream(
             self.clone(),
@@ -353,6 +362,9 @@ fn snapshot(
         resolution: variant.as_ref().and_then(|v| v.resolution),
         long_parts: seg.long_parts,
         forced_cuts: seg.forced_cuts,
+        dash: seg.dash_segments(),
+        frame_rate: variant.as_ref().and_then(|v| v.frame_rate),
+        mpd: None,
     }
 }
 
@@ -379,7 +391,12 @@ struct Rungs {
 }
 
 impl Rungs {
-    fn new(ladder: Option<(String, Ladder)>, new_segmenter: NewSegmenter) -> Rungs {
+    /// `timing`: the segmenters' target and part durations, ms.
+    fn new(
+        ladder: Option<(String, Ladder)>,
+        new_segmenter: NewSegmenter,
+        timing: (i64, i64),
+    ) -> Rungs {
         let status = Arc::new(std::sync::Mutex::new(TranscodeStatus::default()));
         let resync = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let mut names = Vec::new();
@@ -394,7 +411,7 @@ impl Rungs {
             let (st, rs) = (status.clone(), resync.clone());
             match std::thread::Builder::new()
                 .name("transcode".into())
-                .spawn(move || transcode_thread(ladder, in_rx, out_tx, st, rs))
+                .spawn(move || transcode_thread(ladder, timing, in_rx, out_tx, st, rs))
             {
                 Ok(_) => (input, output) = (Some(in_tx), Some(out_rx)),
                 Err(e) => {
@@ -460,13 +477,17 @@ impl Rungs {
 
 fn transcode_thread(
     ladder: Ladder,
+    (target_ms, part_ms): (i64, i64),
     mut input: mpsc::Receiver<LinkMessage>,
     output: mpsc::Sender<(usize, LinkMessage)>,
     status: Arc<std::sync::Mutex<TranscodeStatus>>,
     resync: Arc<std::sync::atomic::AtomicBool>,
 ) {
     let names: Vec<String> = ladder.rungs.iter().map(|r| r.name.clone()).collect();
-    let mut t = Transcoder::new(ladder.rungs, &ladder.preset);
+    let every_ms = ladder.switch_interval.0.as_millis() as f64;
+    let mut t = Transcoder::new(ladder.rungs, &ladder.preset).with_switch_points(
+        crate::transcode::SwitchPoints::new(target_ms, part_ms as f64, every_ms),
+    );
     let mut last_drop: Option<std::time::Instant> = None;
     let report = |t: &Transcoder, f: &dyn Fn(&mut TranscodeStatus)| {
         if let Ok(mut s) = status.lock() {
@@ -622,6 +643,13 @@ async fn run_stream(
         if top.multivariant.is_some() {
             top.multivariant = Some(render_multivariant(&variants));
         }
+        let mut renditions: Vec<(&str, &Snapshot)> = vec![("source", &top)];
+        renditions.extend(top.rungs.iter().map(|(n, s)| (n.as_str(), &**s)));
+        let target = top.target_duration_secs as f64;
+        // The availability start lies before any date the stream can carry
+        // (its first dates may precede the publish by a start-up burst).
+        let ast = info.started_at_ms - 10_000;
+        top.mpd = crate::dash::manifest(&renditions, ast, now, target).map(Bytes::from);
         if !rungs.names.is_empty() {
             top.transcode = rungs.status.lock().ok().map(|s| s.clone());
         }

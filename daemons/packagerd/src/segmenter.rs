@@ -37,7 +37,7 @@ const VIDEO_TIMESCALE: u32 = 90_000;
 /// trails video); tfdt is unsigned, so the timeline starts this far in.
 const HEADROOM_MS: i64 = 10_000;
 /// A keyframe this close to the target already cuts (FLV ms rounding).
-const CUT_TOLERANCE_MS: i64 = 50;
+pub(crate) const CUT_TOLERANCE_MS: i64 = 50;
 /// A DTS leap forward larger than this is a clock jump, not a slow frame.
 const MAX_GAP_MS: i64 = 5_000;
 /// A DTS step back larger than this is a clock reset. Smaller steps are
@@ -85,6 +85,42 @@ pub struct Segment {
     /// epoch) it belongs to: PROGRAM-DATE-TIME is derived from both.
     start_ms: i64,
     epoch: u64,
+    /// Its init segment and that init's tracks.
+    pub init_id: u64,
+    pub tracks: Vec<Track>,
+    /// Where each track's samples lie in time (for DASH's SegmentTimeline).
+    pub spans: Vec<TrackSpan>,
+}
+
+/// One track's samples within a segment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TrackSpan {
+    pub track_id: u32,
+    /// DTS of the first sample and the sum of the durations, in the
+    /// track's timescale.
+    pub base: u64,
+    pub duration: u64,
+    pub bytes: u64,
+}
+
+/// A held segment as DASH describes it.
+#[derive(Debug, Clone)]
+pub struct DashSegment {
+    pub seq: u64,
+    /// Timeline (changes at each discontinuity).
+    pub epoch: u64,
+    pub init_id: u64,
+    pub uri: String,
+    pub map_uri: String,
+    /// Its PROGRAM-DATE-TIME, Unix ms.
+    pub pdt_ms: Option<i64>,
+    /// Where its timeline began: the first segment's video time (90 kHz,
+    /// the clock every track's timestamps share) and date (Unix ms).
+    pub epoch_start_ticks: u64,
+    pub epoch_pdt_ms: Option<i64>,
+    pub duration: f64,
+    pub tracks: Vec<Track>,
+    pub spans: Vec<TrackSpan>,
 }
 
 #[derive(Debug, Clone)]
@@ -103,6 +139,7 @@ struct OpenSegment {
     tracks: Vec<Track>,
     parts: Vec<Part>,
     video_frames: u32,
+    spans: Vec<TrackSpan>,
 }
 
 /// The part being written.
@@ -186,6 +223,8 @@ pub struct Segmenter {
     pdt_settled: bool,
     /// Counts discontinuities: each starts a new timeline and offset.
     epoch: u64,
+    /// (epoch, output DTS ms of its first segment) of recent timelines.
+    epoch_starts: VecDeque<(u64, i64)>,
 }
 
 impl Segmenter {
@@ -237,6 +276,7 @@ impl Segmenter {
             segment_arrival_ms: None,
             pdt_settled: false,
             epoch: 0,
+            epoch_starts: VecDeque::new(),
         }
     }
 
@@ -595,6 +635,12 @@ impl Segmenter {
         let Some((init_id, tracks)) = self.init.clone() else {
             return;
         };
+        if self.epoch_starts.back().is_none_or(|e| e.0 != self.epoch) {
+            self.epoch_starts.push_back((self.epoch, start_ms));
+            if self.epoch_starts.len() > 64 {
+                self.epoch_starts.pop_front();
+            }
+        }
         self.open = Some(OpenSegment {
             start_ms,
             discontinuity: std::mem::take(&mut self.disc_pending),
@@ -603,6 +649,7 @@ impl Segmenter {
             tracks,
             parts: Vec::new(),
             video_frames: 0,
+            spans: Vec::new(),
         });
     }
 
@@ -728,6 +775,23 @@ impl Segmenter {
         let Some(open) = self.open.as_mut() else {
             return;
         };
+        for (id, base, samples) in &runs_samples {
+            let duration: u64 = samples.iter().map(|s| s.duration as u64).sum();
+            let bytes: u64 = samples.iter().map(|s| s.data.len() as u64).sum();
+            match open.spans.iter_mut().find(|x| x.track_id == *id) {
+                Some(x) => {
+                    x.duration = (base + duration).saturating_sub(x.base);
+                    x.bytes += bytes;
+                }
+                None if !samples.is_empty() => open.spans.push(TrackSpan {
+                    track_id: *id,
+                    base: *base,
+                    duration,
+                    bytes,
+                }),
+                None => {}
+            }
+        }
         open.video_frames += video_frames;
         open.parts.push(Part {
             number,
@@ -776,6 +840,9 @@ impl Segmenter {
             parts: open.parts,
             start_ms: open.start_ms,
             epoch: self.epoch,
+            init_id: open.init_id,
+            tracks: open.tracks,
+            spans: open.spans,
         });
         self.pdt_settled = true;
         while self.segments.len() > self.keep {
@@ -962,6 +1029,40 @@ impl Segmenter {
             last_msn: last.entry.seq,
             last_part: last.parts.len().checked_sub(1).map(|p| p as u64),
         })
+    }
+
+    /// The segments of the playlist window, for the DASH manifest.
+    pub fn dash_segments(&self) -> Vec<DashSegment> {
+        let start = self.segments.len().saturating_sub(self.window);
+        self.segments
+            .iter()
+            .skip(start)
+            .map(|s| {
+                let pdt_ms = if s.epoch == self.epoch {
+                    self.pdt_ms(s.start_ms)
+                } else {
+                    s.entry.program_date_time_ms
+                };
+                let epoch_start = self
+                    .epoch_starts
+                    .iter()
+                    .find(|e| e.0 == s.epoch)
+                    .map_or(s.start_ms, |e| e.1);
+                DashSegment {
+                    seq: s.entry.seq,
+                    epoch: s.epoch,
+                    init_id: s.init_id,
+                    uri: s.entry.uri.clone(),
+                    map_uri: s.entry.map_uri.clone(),
+                    pdt_ms,
+                    epoch_start_ticks: self.to_video_ticks(epoch_start),
+                    epoch_pdt_ms: pdt_ms.map(|p| p - (s.start_ms - epoch_start)),
+                    duration: s.entry.duration,
+                    tracks: s.tracks.clone(),
+                    spans: s.spans.clone(),
+                }
+            })
+            .collect()
     }
 
     /// Every segment still held (the playlist window plus two older ones

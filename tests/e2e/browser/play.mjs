@@ -1,9 +1,15 @@
 // Drives headless Chromium (Debian's /usr/bin/chromium via playwright-core) at
 // a StreamStage watch page and reports playback as JSON lines on stdout.
 //
-// usage: node play.mjs URL  — then reads commands on stdin, one per line:
+// usage: node play.mjs URL [--dash MPD_URL] — then reads commands on stdin,
+// one per line (with --dash, URL only gives the page its origin: the page
+// becomes a bare video element playing MPD_URL with dash.js from npm):
 //   wait-time SECONDS TIMEOUT_S  → waits until video.currentTime advanced by SECONDS
 //   state                        → prints the page's player state
+//   wait-until TIMEOUT_S EXPR    → waits until the page's JavaScript EXPR (the rest
+//                                  of the line) is true
+//   throttle KBIT_PER_S          → DevTools network emulation: the page's downloads
+//                                  limited to KBIT_PER_S (0 lifts the limit)
 //   quit
 import readline from 'node:readline';
 import { launch } from './chromium.mjs';
@@ -15,7 +21,32 @@ const consoleLines = [];
 page.on('console', (m) => consoleLines.push(m.type() + ': ' + m.text()));
 page.on('pageerror', (e) => consoleLines.push('pageerror: ' + e.message));
 await page.goto(url);
+if (process.argv[3] === '--dash') await dashPage(process.argv[4]);
 out({ event: 'loaded' });
+
+// A bare page playing an MPD with dash.js, reporting like the watch page.
+async function dashPage(mpd) {
+  await page.setContent('<video id="video" muted playsinline></video><p id="badge"></p><p id="title"></p>');
+  await page.addScriptTag({ path: new URL('../../../node_modules/dashjs/dist/modern/umd/dash.all.min.js', import.meta.url).pathname });
+  await page.evaluate((mpd) => {
+    const video = document.getElementById('video');
+    const state = (window.stagePlayer = { errors: [], playing: false, waitingAfterStart: 0, waits: [], waitingSince: null });
+    const player = dashjs.MediaPlayer().create();
+    player.updateSettings({ debug: { logLevel: dashjs.Debug.LOG_LEVEL_WARNING } });
+    player.on(dashjs.MediaPlayer.events.ERROR, (e) => state.errors.push(JSON.stringify(e.error || e).slice(0, 300)));
+    video.addEventListener('playing', () => {
+      state.playing = true;
+      if (state.waitingSince !== null) { state.waits.push(Date.now() - state.waitingSince); state.waitingSince = null; }
+    });
+    video.addEventListener('waiting', () => {
+      if (!state.playing) return;
+      state.waitingAfterStart += 1;
+      if (state.waitingSince === null) state.waitingSince = Date.now();
+    });
+    player.initialize(video, mpd, true);
+    window.dashPlayer = player;
+  }, mpd);
+}
 
 const state = () => page.evaluate(() => {
   const v = document.querySelector('video');
@@ -27,6 +58,7 @@ const state = () => page.evaluate(() => {
   };
 });
 
+let cdp = null;
 const rl = readline.createInterface({ input: process.stdin });
 for await (const line of rl) {
   const [cmd, a, b] = line.trim().split(/\s+/);
@@ -46,6 +78,29 @@ for await (const line of rl) {
       out({ event: 'wait-time', ok: s.currentTime - start >= need, advanced: s.currentTime - start, state: s, console: consoleLines.slice(-20) });
     } else if (cmd === 'state') {
       out({ event: 'state', state: await state() });
+    } else if (cmd === 'wait-until') {
+      const expr = line.trim().split(/\s+/).slice(2).join(' ');
+      const t0 = Date.now();
+      let ok = true;
+      try {
+        await page.waitForFunction(expr, null, { timeout: Number(a) * 1000, polling: 100 });
+      } catch (e) {
+        ok = false;
+      }
+      out({ event: 'wait-until', ok, waited_ms: Date.now() - t0, state: await state(), console: consoleLines.slice(-20) });
+    } else if (cmd === 'throttle') {
+      const kbps = Number(a);
+      if (!cdp) {
+        cdp = await page.context().newCDPSession(page);
+        await cdp.send('Network.enable');
+      }
+      await cdp.send('Network.emulateNetworkConditions', {
+        offline: false,
+        latency: kbps > 0 ? 20 : 0,
+        downloadThroughput: kbps > 0 ? (kbps * 1000) / 8 : -1,
+        uploadThroughput: -1,
+      });
+      out({ event: 'throttle', kbps, at: Date.now() });
     } else if (cmd === 'quit') {
       break;
     }

@@ -22,6 +22,16 @@ fn workspace_root() -> PathBuf {
 impl Browser {
     /// Opens `url` in a fresh headless Chromium profile.
     pub async fn open(url: &str) -> anyhow::Result<Browser> {
+        Browser::start(&[url]).await
+    }
+
+    /// A page at `origin` (any URL of the server: same-origin requests)
+    /// playing the DASH manifest `mpd` with dash.js.
+    pub async fn open_dash(origin: &str, mpd: &str) -> anyhow::Result<Browser> {
+        Browser::start(&[origin, "--dash", mpd]).await
+    }
+
+    async fn start(args: &[&str]) -> anyhow::Result<Browser> {
         let root = workspace_root();
         if !root.join("node_modules/playwright-core").exists() {
             bail!(
@@ -31,7 +41,7 @@ impl Browser {
         }
         let mut child = Command::new("node")
             .arg(root.join("tests/e2e/browser/play.mjs"))
-            .arg(url)
+            .args(args)
             .current_dir(&root)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -83,6 +93,30 @@ impl Browser {
     /// The page's player state.
     pub async fn state(&mut self) -> anyhow::Result<serde_json::Value> {
         self.command("state", Duration::from_secs(30)).await
+    }
+
+    /// Waits up to `timeout_s` until the JavaScript expression `expr` (one
+    /// line) is true in the page; the reply has `ok` and the page's `state`.
+    pub async fn wait_until(
+        &mut self,
+        expr: &str,
+        timeout_s: u64,
+    ) -> anyhow::Result<serde_json::Value> {
+        self.command(
+            &format!("wait-until {timeout_s} {}", expr.replace('\n', " ")),
+            Duration::from_secs(timeout_s + 30),
+        )
+        .await
+    }
+
+    /// Limits the page's downloads to `kbit_per_s` through DevTools network
+    /// emulation (0 lifts the limit); returns the browser's clock (Unix ms)
+    /// when the limit took effect.
+    pub async fn throttle(&mut self, kbit_per_s: u32) -> anyhow::Result<i64> {
+        let r = self
+            .command(&format!("throttle {kbit_per_s}"), Duration::from_secs(30))
+            .await?;
+        r["at"].as_i64().context("throttle reply")
     }
 
     /// Closes the browser.

@@ -2,6 +2,7 @@
 //! transcoded inside packagerd (no ffmpeg child), every rendition's
 //! segments starting at the same PTS as the source's over a minute.
 
+use stage_e2e::browser::Browser;
 use stage_e2e::{Backend, Clip, Publisher, Stack, ffprobe_json, parse_media_playlist};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
@@ -302,4 +303,203 @@ async fn rungs_that_cannot_keep_up_are_dropped_lowest_first_and_the_source_goes_
         );
     }
     assert_eq!(stack.live("heavy").await["live"], true);
+}
+
+/// hls.js in headless Chromium plays the ladder and follows the network:
+/// under a 1.2 Mbit/s DevTools limit (20 ms latency) it switches down within
+/// 20 s, after the limit is lifted back up within 30 s, and no `waiting`
+/// lasts over 1 s. (At 1.0 Mbit/s, where the lowest rung's 0.85 Mbit/s
+/// peak plus two requests per part leaves no headroom, one run in three had
+/// a `waiting` of just over 1 s.)
+#[tokio::test]
+async fn hls_js_switches_down_under_a_link_limit_and_back_up_after_it() {
+    let stack = Stack::start(Backend::Sqlite).await.unwrap();
+    let key = stack.create_channel("abrplay");
+    let _p = publish_720p_loop(&stack, "abrplay", &key).await;
+    let pid = packagerd_pid(&stack).expect("packagerd's pid");
+    let mut b = Browser::open(&stack.url("/watch/abrplay"))
+        .await
+        .expect("chromium");
+    let r = b.wait_playing(3.0, 60).await.unwrap();
+    assert_eq!(r["ok"], true, "did not start: {r}");
+    let levels = r["state"]["player"]["levels"].as_array().unwrap().clone();
+    let heights: Vec<i64> = levels
+        .iter()
+        .map(|l| l["height"].as_i64().unwrap())
+        .collect();
+    assert_eq!(heights, [360, 480, 720], "hls.js's levels: {levels:?}");
+    let top = levels.len() - 1;
+
+    // Unlimited, it climbs to the source.
+    let at_top = format!(
+        "(p => p.switches.length > 0 && p.switches[p.switches.length - 1][1] === {top})(window.stagePlayer)"
+    );
+    let r = b.wait_until(&at_top, 40).await.unwrap();
+    assert_eq!(
+        r["ok"], true,
+        "never reached the top rendition: {}",
+        r["state"]
+    );
+
+    // 1.2 Mbit/s: a lower rendition within 20 s.
+    let limited = b.throttle(1200).await.unwrap();
+    let down = format!("window.stagePlayer.switches.some(s => s[0] >= {limited} && s[1] < {top})");
+    let r = b.wait_until(&down, 20).await.unwrap();
+    assert_eq!(r["ok"], true, "no switch down within 20 s: {}", r["state"]);
+    let sw = r["state"]["player"]["switches"].as_array().unwrap().clone();
+    let first_down = sw
+        .iter()
+        .find(|s| s[0].as_i64().unwrap() >= limited && s[1].as_u64().unwrap() < top as u64)
+        .unwrap();
+    eprintln!(
+        "switched down to {}p {} ms after the limit",
+        first_down[2],
+        first_down[0].as_i64().unwrap() - limited
+    );
+    // Let it settle on what the link carries, then lift the limit.
+    let r = b.wait_playing(8.0, 30).await.unwrap();
+    assert_eq!(r["ok"], true, "did not play on under the limit: {r}");
+    let now_level = r["state"]["player"]["switches"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()[1]
+        .as_u64()
+        .unwrap();
+    assert!(
+        now_level < top as u64,
+        "back at the top under the limit: {}",
+        r["state"]
+    );
+    let lifted = b.throttle(0).await.unwrap();
+    let up =
+        format!("window.stagePlayer.switches.some(s => s[0] >= {lifted} && s[1] > {now_level})");
+    let r = b.wait_until(&up, 30).await.unwrap();
+    assert_eq!(r["ok"], true, "no switch up within 30 s: {}", r["state"]);
+    let sw = r["state"]["player"]["switches"].as_array().unwrap().clone();
+    let first_up = sw
+        .iter()
+        .find(|s| s[0].as_i64().unwrap() >= lifted && s[1].as_u64().unwrap() > now_level)
+        .unwrap();
+    eprintln!(
+        "switched up to {}p {} ms after the limit was lifted",
+        first_up[2],
+        first_up[0].as_i64().unwrap() - lifted
+    );
+    let r = b.wait_playing(3.0, 30).await.unwrap();
+    assert_eq!(r["ok"], true, "did not play on: {r}");
+    let p = &r["state"]["player"];
+    eprintln!("waits: {} switches: {}", p["waits"], p["switches"]);
+    let longest = p["waits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w.as_i64().unwrap())
+        .max()
+        .unwrap_or(0);
+    assert!(longest <= 1000, "a `waiting` of {longest} ms: {p}");
+    assert!(p["waitingSince"].is_null(), "still waiting: {p}");
+    assert!(
+        !p["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e.as_str().unwrap().ends_with(":fatal")),
+        "{p}"
+    );
+    // All the while, the ladder was made inside packagerd.
+    assert_eq!(children(pid), Vec::<String>::new(), "packagerd's children");
+    b.close().await;
+}
+
+/// The value of attribute `name` in the first element of `xml` that has it
+/// after `from`.
+fn attr<'a>(xml: &'a str, from: usize, name: &str) -> Option<&'a str> {
+    let key = format!(" {name}=\"");
+    let at = xml[from..].find(&key)? + from + key.len();
+    Some(&xml[at..at + xml[at..].find('"')?])
+}
+
+/// The ladder as MPEG-DASH: an MPD over per-track copies of the same CMAF
+/// segments (each a valid single-track file ffprobe reads), played by
+/// dash.js in headless Chromium.
+#[tokio::test]
+async fn dash_js_plays_the_ladder_from_the_mpd() {
+    let stack = Stack::start(Backend::Sqlite).await.unwrap();
+    let key = stack.create_channel("dash");
+    let _p = publish_720p_loop(&stack, "dash", &key).await;
+    stack
+        .wait_segments("dash", 3, Duration::from_secs(30))
+        .await;
+    let mpd = stack
+        .get_text("/hls/dash/manifest.mpd")
+        .await
+        .expect("manifest.mpd");
+    assert!(mpd.contains("type=\"dynamic\""), "{mpd}");
+    // A representation per rendition (video) and one for the audio.
+    let mut reps = Vec::new();
+    let mut at = 0;
+    while let Some(i) = mpd[at..].find("<Representation ") {
+        at += i + 1;
+        reps.push((
+            attr(&mpd, at, "id").unwrap().to_string(),
+            attr(&mpd, at, "height").map(str::to_string),
+        ));
+    }
+    let heights: Vec<(&str, Option<&str>)> = reps
+        .iter()
+        .map(|(i, h)| (i.as_str(), h.as_deref()))
+        .collect();
+    for want in [
+        ("source", Some("720")),
+        ("480p", Some("480")),
+        ("360p", Some("360")),
+    ] {
+        assert!(heights.contains(&want), "{want:?} missing: {mpd}");
+    }
+    assert!(
+        heights.iter().any(|(i, h)| *i == "audio" && h.is_none()),
+        "{mpd}"
+    );
+
+    // The 480p rendition's video copy: its init + first listed segment.
+    let r = mpd.find("<Representation id=\"480p\"").unwrap();
+    let init = attr(&mpd, r, "initialization").unwrap();
+    let media = attr(&mpd, r, "media").unwrap();
+    let number = attr(&mpd, r, "startNumber").unwrap();
+    let init_bytes = stack
+        .get_bytes(&format!("/hls/dash/{init}"))
+        .await
+        .expect("per-track init");
+    let seg = media.replace("$Number$", number);
+    let seg_bytes = stack
+        .get_bytes(&format!("/hls/dash/{seg}"))
+        .await
+        .expect("per-track segment");
+    let file = stack.dir.path().join("480p-video.mp4");
+    std::fs::write(&file, [&init_bytes[..], &seg_bytes[..]].concat()).unwrap();
+    let v = ffprobe_json(&["-show_streams", "-count_packets", file.to_str().unwrap()]).unwrap();
+    let streams = v["streams"].as_array().unwrap();
+    assert_eq!(streams.len(), 1, "one track: {v}");
+    assert_eq!(streams[0]["codec_name"], "h264");
+    assert_eq!(streams[0]["height"], 480);
+    let packets: u64 = streams[0]["nb_read_packets"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(packets >= 30, "{packets} frames in a segment");
+
+    let mut b = Browser::open_dash(
+        &stack.url("/channels/dash"),
+        &stack.url("/hls/dash/manifest.mpd"),
+    )
+    .await
+    .expect("chromium");
+    let r = b.wait_playing(10.0, 60).await.unwrap();
+    let p = &r["state"]["player"];
+    assert_eq!(r["ok"], true, "dash.js did not play 10 s: {r}");
+    assert_eq!(p["errors"], serde_json::json!([]), "dash.js errors: {p}");
+    assert_eq!(p["waitingAfterStart"], 0, "dash.js stalled: {p}");
+    b.close().await;
 }
