@@ -1179,6 +1179,67 @@ mod tests {
         }
     }
 
+    /// DASH: a period per timeline, each starting at its timeline's first
+    /// date, and every segment's media time mapping to its own date.
+    #[test]
+    fn dash_periods_follow_timelines_and_dates() {
+        let mut s = configured();
+        feed(&mut s, 0, 6100, 60);
+        s.push(LinkMessage::Discontinuity).unwrap();
+        feed(&mut s, 20_000, 6100, 60);
+        let segs = s.dash_segments();
+        assert_eq!(segs.len(), 6);
+        let mut epochs: Vec<u64> = segs.iter().map(|x| x.epoch).collect();
+        epochs.dedup();
+        assert_eq!(epochs.len(), 2, "two timelines: {epochs:?}");
+        assert!(segs[..3].iter().all(|x| x.epoch == epochs[0]));
+        let video = |x: &DashSegment| x.spans.iter().find(|t| t.track_id == 1).unwrap().base;
+        for x in &segs {
+            // The timeline began at or before its first listed segment
+            // (older ones have left the window).
+            let first = segs.iter().find(|y| y.epoch == x.epoch).unwrap();
+            assert!(x.epoch_start_ticks <= video(first));
+            // Date = the timeline's first date + media time since its start.
+            let media_ms = (video(x) - x.epoch_start_ticks) as i64 / 90;
+            assert_eq!(x.pdt_ms.unwrap(), x.epoch_pdt_ms.unwrap() + media_ms);
+            // Audio and video spans cover the segment.
+            let audio = x.spans.iter().find(|t| t.track_id == 2).unwrap();
+            // (within a few AAC frames: audio is cut at the video frames)
+            assert!((audio.duration as f64 / 48_000.0 - x.duration).abs() < 0.1);
+            assert!(audio.bytes > 0);
+        }
+        let snap = crate::registry::Snapshot {
+            dash: segs.clone(),
+            ..Default::default()
+        };
+        let ast = 990_000;
+        let mpd = crate::dash::manifest(&[("source", &snap)], ast, 1_030_000, 2.0).unwrap();
+        assert_eq!(mpd.matches("<Period ").count(), 2, "{mpd}");
+        for epoch in epochs {
+            let x = segs.iter().find(|y| y.epoch == epoch).unwrap();
+            let start = format!(
+                "<Period id=\"e{epoch}-i{}\" start=\"PT{:.3}S\">",
+                x.init_id,
+                (x.epoch_pdt_ms.unwrap() - ast) as f64 / 1000.0
+            );
+            assert!(mpd.contains(&start), "{start} in {mpd}");
+            // Video and audio offsets name the same instant.
+            let v = format!("presentationTimeOffset=\"{}\"", x.epoch_start_ticks);
+            let a = format!(
+                "presentationTimeOffset=\"{}\"",
+                x.epoch_start_ticks * 48_000 / 90_000
+            );
+            assert!(mpd.contains(&v) && mpd.contains(&a), "{v} {a} in {mpd}");
+            let number = format!("startNumber=\"{}\"", x.seq);
+            assert!(mpd.contains(&number), "{mpd}");
+        }
+        assert!(mpd.contains("media=\"source/s7-$Number$.t1.m4s\""), "{mpd}");
+        assert!(
+            mpd.contains("initialization=\"source/s7-init-0.t2.mp4\""),
+            "{mpd}"
+        );
+    }
+
     #[test]
     fn cuts_at_keyframes_after_the_target() {
         let mut s = configured();

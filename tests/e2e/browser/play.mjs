@@ -51,7 +51,7 @@ async function dashPage(mpd) {
 const state = () => page.evaluate(() => {
   const v = document.querySelector('video');
   return {
-    currentTime: v.currentTime, paused: v.paused, readyState: v.readyState,
+    currentTime: v.currentTime, paused: v.paused, readyState: v.readyState, videoHeight: v.videoHeight,
     badge: document.getElementById('badge').textContent,
     title: document.getElementById('title').textContent,
     player: window.stagePlayer,

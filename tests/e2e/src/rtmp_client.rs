@@ -134,6 +134,15 @@ impl RtmpPublisher {
         self.send_all(vec![r]).await
     }
 
+    /// Sends an audio message with this FLV tag body.
+    pub async fn audio(&mut self, body: &[u8], ts: u32) -> anyhow::Result<()> {
+        let r = self
+            .session
+            .publish_audio_data(Bytes::copy_from_slice(body), RtmpTimestamp::new(ts), false)
+            .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        self.send_all(vec![r]).await
+    }
+
     /// Whether the server has closed the connection (reads until EOF or `limit`).
     pub async fn closed_within(&mut self, limit: Duration) -> bool {
         let mut buf = vec![0u8; 8192];
@@ -146,4 +155,26 @@ impl RtmpPublisher {
             }
         }
     }
+}
+
+/// The tags of an FLV file: (tag type 8 audio / 9 video, timestamp ms, body).
+pub fn flv_tags(file: &[u8]) -> anyhow::Result<Vec<(u8, u32, Vec<u8>)>> {
+    if file.len() < 13 || &file[..3] != b"FLV" {
+        bail!("not an FLV file");
+    }
+    let mut at = u32::from_be_bytes(file[5..9].try_into()?) as usize + 4;
+    let mut out = Vec::new();
+    while at + 11 <= file.len() {
+        let kind = file[at];
+        let size = u32::from_be_bytes([0, file[at + 1], file[at + 2], file[at + 3]]) as usize;
+        let ts = u32::from_be_bytes([file[at + 7], file[at + 4], file[at + 5], file[at + 6]]);
+        let body = file
+            .get(at + 11..at + 11 + size)
+            .context("truncated FLV tag")?;
+        if kind == 8 || kind == 9 {
+            out.push((kind, ts, body.to_vec()));
+        }
+        at += 11 + size + 4;
+    }
+    Ok(out)
 }

@@ -503,3 +503,93 @@ async fn dash_js_plays_the_ladder_from_the_mpd() {
     assert_eq!(p["waitingAfterStart"], 0, "dash.js stalled: {p}");
     b.close().await;
 }
+
+/// A publisher that changes its output resolution without reconnecting
+/// (720p, then 480p on the same timeline: a new SPS mid-stream) keeps
+/// playing in the browser, and the ladder follows the new source.
+#[tokio::test]
+async fn a_resolution_change_mid_stream_keeps_playing() {
+    use stage_e2e::rtmp_client::{RtmpPublisher, flv_tags};
+    let stack = Stack::start(Backend::Sqlite).await.unwrap();
+    let key = stack.create_channel("change");
+    let mut tags = Vec::new();
+    let mut offset = 0;
+    for size in ["1280x720", "854x480"] {
+        let file = stack.dir.path().join(format!("{size}.flv"));
+        let clip = Clip {
+            size,
+            seconds: Some(10),
+            ..Clip::hd720()
+        };
+        let mut args = clip.args(file.to_str().unwrap());
+        args.retain(|a| a != "-re");
+        let st = std::process::Command::new("ffmpeg")
+            .args(&args)
+            .status()
+            .expect("ffmpeg");
+        assert!(st.success());
+        let these = flv_tags(&std::fs::read(&file).unwrap()).unwrap();
+        let last = these.iter().map(|t| t.1).max().unwrap();
+        tags.extend(these.into_iter().map(|(k, ts, b)| (k, ts + offset, b)));
+        offset += last + 33;
+    }
+    let mut publisher = RtmpPublisher::connect(stack.ports.rtmp, &key)
+        .await
+        .unwrap();
+    // Real time, as an encoder sends it.
+    let sender = tokio::spawn(async move {
+        let t0 = tokio::time::Instant::now();
+        for (kind, ts, body) in tags {
+            tokio::time::sleep_until(t0 + Duration::from_millis(ts as u64)).await;
+            let r = if kind == 9 {
+                publisher.video(&body, ts).await
+            } else {
+                publisher.audio(&body, ts).await
+            };
+            r.expect("publish");
+        }
+        publisher
+    });
+    stack.wait_live("change", Duration::from_secs(30)).await;
+    let mut b = Browser::open(&stack.url("/watch/change"))
+        .await
+        .expect("chromium");
+    let r = b.wait_playing(3.0, 30).await.unwrap();
+    assert_eq!(r["ok"], true, "did not start: {r}");
+    // The source is now 480p: the multivariant playlist says so.
+    stack
+        .wait_until("the source at 480p", Duration::from_secs(20), || async {
+            stack
+                .get_text("/hls/change/index.m3u8")
+                .await
+                .is_some_and(|m| m.contains("RESOLUTION=854x480,") && !m.contains("1280x720"))
+        })
+        .await;
+    let r = b.wait_playing(4.0, 30).await.unwrap();
+    assert_eq!(r["ok"], true, "playback stopped after the change: {r}");
+    let p = &r["state"]["player"];
+    assert!(
+        !p["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e.as_str().unwrap().ends_with(":fatal")),
+        "{p}"
+    );
+    let multi = stack.get_text("/hls/change/index.m3u8").await.unwrap();
+    assert!(
+        multi.contains("360p/index.m3u8"),
+        "the 360p rung goes on: {multi}"
+    );
+    eprintln!("after the change: {}p, {multi}", r["state"]["videoHeight"]);
+    // DASH: the new codec setup starts a new period.
+    let mpd = stack.get_text("/hls/change/manifest.mpd").await.unwrap();
+    assert_eq!(mpd.matches("<Period ").count(), 2, "{mpd}");
+    let last = &mpd[mpd.rfind("<Period ").unwrap()..];
+    assert!(
+        last.contains("<Representation id=\"source\"") && last.contains("height=\"480\""),
+        "{last}"
+    );
+    let _ = sender.await;
+    b.close().await;
+}
