@@ -4,8 +4,9 @@ ladder), by StreamStage's in-process transcoder (ffmpeg-next; the
 `transcode-bench` binary runs packagerd's own `transcode` module over the
 clip as fast as it goes) and by the `ffmpeg` CLI doing the same ladder with
 the same x264 settings (one decode, split, bilinear scale, three libx264
-encodes at veryfast/zerolatency, VBV-capped, keyframes every 2 s like the
-source's), one after the other in the same run. Reports CPU seconds per
+encodes at veryfast/zerolatency, VBV-capped, keyframes where the rungs get
+them: the source's every 2 s plus switch points 0.6 s and 1.2 s into each),
+one after the other in the same run. Reports CPU seconds per
 media second and speed (× real time) for each, N runs each.
 
 usage: bench/transcode/bench.py [--seconds 30] [--runs 3] [--preset veryfast]
@@ -37,6 +38,13 @@ def children_cpu():
     return r.ru_utime + r.ru_stime
 
 
+def keyframe_times(seconds):
+    # packagerd's rungs (transcode.rs SwitchPoints, switch_interval 600 ms,
+    # 2 s segments): the source's keyframes every 2 s and whole-part
+    # switch points 0.6 s and 1.2 s after each (none within a part of the end).
+    return ",".join(f"{g * 2 + o:.1f}" for g in range(int(seconds) // 2 + 1) for o in (0, 0.6, 1.2))
+
+
 def ffmpeg_cli(src, preset, seconds):
     split = "".join(f"[v{i}]" for i in range(len(RUNGS)))
     graph = f"[0:v]split={len(RUNGS)}{split};" + ";".join(
@@ -45,7 +53,7 @@ def ffmpeg_cli(src, preset, seconds):
     for i, (_, _, _, kbps) in enumerate(RUNGS):
         args += ["-map", f"[o{i}]", "-c:v", "libx264", "-preset", preset, "-tune", "zerolatency",
                  "-b:v", f"{kbps}k", "-maxrate", f"{kbps}k", "-bufsize", f"{kbps}k", "-bf", "0",
-                 "-g", "100000", "-force_key_frames", "expr:gte(t,n_forced*2)",
+                 "-g", "100000", "-force_key_frames", keyframe_times(seconds),
                  "-x264-params", "scenecut=0:open-gop=0", "-f", "null", "-"]
     c0, t0 = children_cpu(), time.time()
     subprocess.run(args, check=True)

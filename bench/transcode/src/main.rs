@@ -48,7 +48,12 @@ fn main() -> anyhow::Result<()> {
         .max()
         .unwrap_or(0) as f64
         / 1000.0;
-    let mut t = packagerd::transcode::Transcoder::new(ladder.rungs.clone(), &preset);
+    // As packagerd runs it: switch-point keyframes for 2 s segments of 200 ms parts.
+    let every_ms = ladder.switch_interval.0.as_millis() as f64;
+    let mut t = packagerd::transcode::Transcoder::new(ladder.rungs.clone(), &preset)
+        .with_switch_points(packagerd::transcode::SwitchPoints::new(
+            2000, 200.0, every_ms,
+        ));
     let mut frames = vec![0u64; ladder.rungs.len()];
     let (c0, w0) = (cpu_seconds(), Instant::now());
     for m in &msgs {

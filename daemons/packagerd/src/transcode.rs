@@ -252,8 +252,15 @@ impl Transcoder {
             });
             self.decoder = Some(ctx.decoder().video().map_err(|e| err("H.264 decoder", e))?);
             self.pending.clear();
-            // New source size: new encoders (new SPS per rung).
-            let wanted = rungs_for(&self.rungs, cfg.height);
+            // New source size: new encoders (new SPS per rung). The first
+            // picks the rungs below the source; after that the same rungs
+            // go on (players hold the renditions they were given), each
+            // capped at the new source's height: never an upscale.
+            let wanted: Vec<usize> = if self.source.is_none() {
+                rungs_for(&self.rungs, cfg.height)
+            } else {
+                self.active.iter().map(|r| r.index).collect()
+            };
             self.active.clear();
             for i in wanted {
                 let rung = self.open_rung(i, size)?;
@@ -270,7 +277,7 @@ impl Transcoder {
 
     fn open_rung(&self, index: usize, source: (u32, u32)) -> Result<ActiveRung, TranscodeError> {
         let rung = &self.rungs[index];
-        let (width, height) = scaled_size(source, rung.height);
+        let (width, height) = scaled_size(source, rung.height.min(source.1));
         if let Some(hw) = rung.encoder.as_deref().filter(|e| *e != "libx264") {
             match self.open_encoder(hw, rung, width, height) {
                 Ok(e) => {
@@ -765,19 +772,35 @@ mod tests {
             }
             other => other,
         });
+        let mut r480 = Segmenter::new(1, 2000, 200, 100, 0);
+        let mut sizes480 = Vec::new();
         for m in first.into_iter().chain(shifted) {
             let outs = t.push(&m).unwrap();
             for (i, out) in outs {
-                if ladder.rungs[i].name != "360p" {
-                    continue;
+                let config = match &out {
+                    LinkMessage::VideoConfig(c) => Some(AvcConfig::parse(c.clone()).unwrap()),
+                    _ => None,
+                };
+                match ladder.rungs[i].name.as_str() {
+                    "360p" => {
+                        configs.extend(config);
+                        r360.push(out).unwrap();
+                    }
+                    "480p" => {
+                        sizes480.extend(config.map(|c| (c.width, c.height)));
+                        r480.push(out).unwrap();
+                    }
+                    other => panic!("rung {other} from a 720p source"),
                 }
-                if let LinkMessage::VideoConfig(c) = &out {
-                    configs.push(AvcConfig::parse(c.clone()).unwrap());
-                }
-                r360.push(out).unwrap();
             }
         }
         r360.finish();
+        r480.finish();
+        // The 480p rung goes on at the new source's size (players on it
+        // are not stranded; nothing is upscaled).
+        assert_eq!(sizes480, [(854, 480), (854, 480)]);
+        let total: f64 = r480.held().map(|s| s.entry.duration).sum();
+        assert!(total > 11.5, "480p covers {total} s of 12");
         // 360p from both sources: a new encoder (its parameter sets sent
         // again; the same bytes here, so the segmenter keeps its init
         // segment) and no gap in the middle.
@@ -785,6 +808,46 @@ mod tests {
         assert!(configs.iter().all(|c| (c.width, c.height) == (640, 360)));
         let total: f64 = r360.held().map(|s| s.entry.duration).sum();
         assert!(total > 11.5, "360p covers {total} s of 12");
+    }
+
+    /// A configured hardware encoder that cannot open (no GPU here) leaves
+    /// the rung on libx264, which still makes every frame. Where the device
+    /// exists the hardware one may be used instead.
+    #[test]
+    fn a_hardware_encoder_that_cannot_open_falls_back_to_libx264() {
+        let dir = tempfile::tempdir().unwrap();
+        let msgs = flv_messages(&clip(dir.path(), "854x480", 0));
+        let mut rungs = default_ladders()["default"].rungs.clone();
+        rungs.retain(|r| r.height < 480);
+        let mut vaapi = rungs[0].clone();
+        vaapi.name = "vaapi".into();
+        vaapi.height = 240;
+        vaapi.encoder = Some("h264_vaapi".into());
+        rungs[0].encoder = Some("h264_nvenc".into());
+        rungs.push(vaapi);
+        let mut t = Transcoder::new(rungs, "ultrafast");
+        let mut frames = [0usize; 2];
+        for m in &msgs {
+            for (i, out) in t.push(m).unwrap() {
+                if matches!(out, LinkMessage::Video(_)) {
+                    frames[i] += 1;
+                }
+            }
+        }
+        let present = |dev: &str| std::path::Path::new(dev).exists();
+        for (i, name) in t.active() {
+            let (hw, dev) = [
+                ("h264_nvenc", "/dev/nvidia0"),
+                ("h264_vaapi", "/dev/dri/renderD128"),
+            ][i];
+            if !present(dev) {
+                assert_eq!(name, "libx264", "rung {i} without {dev}");
+            } else {
+                assert!(name == "libx264" || name == hw, "{name}");
+            }
+            assert!(frames[i] >= 170, "rung {i}: {} frames of 180", frames[i]);
+        }
+        assert_eq!(t.active().len(), 2);
     }
 
     #[test]
