@@ -19,6 +19,9 @@ struct Args {
     /// Overrides the ladder's x264 preset.
     #[arg(long)]
     preset: Option<String>,
+    /// Overrides the ladder's switch interval, ms (0: keyframes only at the source's).
+    #[arg(long)]
+    switch_interval_ms: Option<f64>,
 }
 
 fn cpu_seconds() -> f64 {
@@ -49,7 +52,9 @@ fn main() -> anyhow::Result<()> {
         .unwrap_or(0) as f64
         / 1000.0;
     // As packagerd runs it: switch-point keyframes for 2 s segments of 200 ms parts.
-    let every_ms = ladder.switch_interval.0.as_millis() as f64;
+    let every_ms = a
+        .switch_interval_ms
+        .unwrap_or(ladder.switch_interval.0.as_millis() as f64);
     let mut t = packagerd::transcode::Transcoder::new(ladder.rungs.clone(), &preset)
         .with_switch_points(packagerd::transcode::SwitchPoints::new(
             2000, 200.0, every_ms,
