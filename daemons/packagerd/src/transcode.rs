@@ -656,11 +656,13 @@ mod tests {
     /// A rung's name, segmenter and keyframe PTS.
     type RungRun = (String, Segmenter, Vec<i64>);
 
-    fn run(size: &str, bframes: u32) -> (Segmenter, Vec<RungRun>, Vec<i64>) {
+    /// `switch_ms`: the switch-point interval (0: none).
+    fn run(size: &str, bframes: u32, switch_ms: f64) -> (Segmenter, Vec<RungRun>, Vec<i64>) {
         let dir = tempfile::tempdir().unwrap();
         let msgs = flv_messages(&clip(dir.path(), size, bframes));
         let ladder = default_ladders()["default"].clone();
-        let mut t = Transcoder::new(ladder.rungs.clone(), &ladder.preset);
+        let mut t = Transcoder::new(ladder.rungs.clone(), &ladder.preset)
+            .with_switch_points(SwitchPoints::new(2000, 200.0, switch_ms));
         let mut source = Segmenter::new(1, 2000, 200, 100, 0);
         let mut rungs: Vec<RungRun> = ladder
             .rungs
@@ -699,7 +701,7 @@ mod tests {
 
     #[test]
     fn rungs_below_the_source_are_made_aligned_with_it() {
-        let (source, rungs, keys) = run("1280x720", 0);
+        let (source, rungs, keys) = run("1280x720", 0, 0.0);
         let src = layout(&source);
         assert!(src.len() >= 3, "{src:?}");
         let made: Vec<&RungRun> = rungs.iter().filter(|r| r.1.held().count() > 0).collect();
@@ -734,11 +736,40 @@ mod tests {
 
     #[test]
     fn a_source_with_b_frames_is_aligned_by_presentation_time() {
-        let (source, rungs, keys) = run("854x480", 2);
+        let (source, rungs, keys) = run("854x480", 2, 0.0);
         let r360 = rungs.iter().find(|r| r.0 == "360p").unwrap();
         assert_eq!(r360.2, keys);
         assert!(rungs.iter().filter(|r| r.1.held().count() > 0).count() == 1);
         assert_eq!(source.held().count(), r360.1.held().count());
+    }
+
+    /// With switch points the rungs have more keyframes than the source,
+    /// each opening a part, and the same segments and parts.
+    #[test]
+    fn switch_points_keep_segments_and_parts_aligned() {
+        let (source, rungs, keys) = run("1280x720", 0, 600.0);
+        let src = layout(&source);
+        for (name, seg, rung_keys) in rungs.iter().filter(|r| r.1.held().count() > 0) {
+            assert_eq!(
+                layout(seg),
+                src,
+                "{name}: segments and parts as the source's"
+            );
+            assert!(keys.iter().all(|k| rung_keys.contains(k)), "{name}");
+            assert!(
+                rung_keys.len() >= 3 * keys.len() - 2,
+                "{name}: {rung_keys:?}"
+            );
+            let independent = seg
+                .held()
+                .flat_map(|s| s.parts.iter())
+                .filter(|p| p.entry.independent)
+                .count();
+            assert!(
+                independent >= rung_keys.len() - 1,
+                "{name}: {independent} independent parts"
+            );
+        }
     }
 
     #[test]
