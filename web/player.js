@@ -75,7 +75,7 @@
   // on the frame now showing (EXT-X-PROGRAM-DATE-TIME) against the server's
   // clock. Falls back to hls.js's distance from the live edge.
   function measure() {
-    if (!hls || video.paused || video.readyState < 2) return;
+    if (!hls || state.vod || video.paused || video.readyState < 2) return;
     let ms = null;
     const shown = hls.playingDate;
     if (shown && shown.getTime() > 0) ms = Date.now() + clockOffset - shown.getTime();
@@ -104,7 +104,7 @@
   // so a player that started late (or stalled) would stay late. The page
   // catches up itself, a little faster until it is back at the target.
   function catchUp() {
-    if (!hls || video.paused) return;
+    if (!hls || state.vod || video.paused) return;
     const target = hls.targetLatency;
     const latency = hls.latency;
     if (typeof target !== 'number' || !(latency > 0)) return;
@@ -250,6 +250,43 @@
       // Server unreachable for a moment: keep what plays, try again.
     }
     setTimeout(poll, POLL_MS);
+  }
+
+  // A recording (/vod/{id}): plays from the start with the seek bar, no
+  // live polling.
+  function startVod(id) {
+    state.vod = id;
+    show(false, '');
+    badge.textContent = 'REPLAY';
+    badge.className = 'badge offline';
+    fetch('/vods/' + encodeURIComponent(id), { cache: 'no-store' })
+      .then(function (r) { return r.ok ? r.json() : null; })
+      .then(function (v) {
+        if (!v) { show(false, 'No such recording.'); return; }
+        titleEl.textContent = v.title || v.channel;
+        document.title = (v.title || v.channel) + ' · StreamStage';
+        video.muted = true;
+        if (window.Hls && window.Hls.isSupported()) {
+          hls = new window.Hls({
+            xhrSetup: function (xhr) { xhr.setRequestHeader('X-Playback-Session-Id', session); },
+          });
+          hls.on(window.Hls.Events.ERROR, function (_e, data) {
+            state.errors.push(data.type + ':' + data.details + (data.fatal ? ':fatal' : ''));
+            if (data.fatal && data.type === window.Hls.ErrorTypes.MEDIA_ERROR) hls.recoverMediaError();
+          });
+          hls.loadSource(v.playlist_url);
+          hls.attachMedia(video);
+        } else {
+          video.src = v.playlist_url;
+        }
+        const p = video.play();
+        if (p && p.catch) p.catch(function () {});
+      })
+      .catch(function () { show(false, 'The recording could not be loaded.'); });
+  }
+  if (parts[0] === 'vod') {
+    startVod(parts[1] || '');
+    return;
   }
 
   fetch('/channels/' + encodeURIComponent(channel), { cache: 'no-store' })

@@ -5,6 +5,7 @@ mod client;
 mod output;
 mod status;
 mod up;
+mod vod;
 
 use clap::{Parser, Subcommand};
 use stage_core::args::CommonArgs;
@@ -34,6 +35,9 @@ enum Cmd {
     Key(channel::KeyCmd),
     /// Daemon health and live streams.
     Status,
+    /// Recorded broadcasts (VODs).
+    #[command(subcommand)]
+    Vod(vod::VodCmd),
 }
 
 /// Exit codes: 0 ok, 1 failure, 2 bad usage or config, 3 not found, 4 conflict.
@@ -53,6 +57,7 @@ async fn main() -> std::process::ExitCode {
         Cmd::Channel(c) => channel::run_channel(&cfg, &out, c).await,
         Cmd::Key(c) => channel::run_key(&cfg, &out, c).await,
         Cmd::Status => status::run(&cfg, &out).await,
+        Cmd::Vod(c) => vod::run(&cfg, &out, c).await,
     };
     match res {
         Ok(code) => code,

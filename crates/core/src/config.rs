@@ -356,6 +356,8 @@ pub struct Config {
     pub chatd: ListenConfig,
     #[serde(default = "billingd_default")]
     pub billingd: ListenConfig,
+    #[serde(default)]
+    pub recording: RecordingConfig,
     /// ABR ladders by name; channels choose one (`stagectl channel set NAME
     /// --ladder NAME`). `default` and `source` exist unless redefined here.
     #[serde(default = "default_ladders")]
@@ -395,7 +397,42 @@ impl Default for Config {
             packagerd: PackagerdConfig::default(),
             chatd: chatd_default(),
             billingd: billingd_default(),
+            recording: RecordingConfig::default(),
             ladders: default_ladders(),
+        }
+    }
+}
+
+/// Recording every live stream (all renditions) into an object store.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecordingConfig {
+    /// Record live streams.
+    pub enabled: bool,
+    /// Local directory of the object store; empty: `recordings` in data_dir.
+    pub dir: PathBuf,
+    /// Media waiting for the store (bytes) before new segments are dropped
+    /// from the recording (reported): the live stream never waits.
+    pub queue_bytes: u64,
+}
+
+impl Default for RecordingConfig {
+    fn default() -> Self {
+        RecordingConfig {
+            enabled: true,
+            dir: PathBuf::new(),
+            queue_bytes: 256 << 20,
+        }
+    }
+}
+
+impl Config {
+    /// The recordings directory (`recording.dir`, else `recordings` in data_dir).
+    pub fn recordings_dir(&self) -> PathBuf {
+        if self.recording.dir.as_os_str().is_empty() {
+            self.data_dir.join("recordings")
+        } else {
+            self.recording.dir.clone()
         }
     }
 }

@@ -142,6 +142,21 @@ impl MediaPlaylist {
         self.render_skipping(0)
     }
 
+    /// Renders a finished recording: `EXT-X-PLAYLIST-TYPE:VOD`, every
+    /// segment, `EXT-X-ENDLIST`.
+    pub fn render_vod(&self) -> String {
+        let vod = MediaPlaylist {
+            ended: true,
+            low_latency: None,
+            ..self.clone()
+        };
+        let text = vod.render();
+        match text.find("#EXT-X-TARGETDURATION") {
+            Some(at) => format!("{}#EXT-X-PLAYLIST-TYPE:VOD\n{}", &text[..at], &text[at..]),
+            None => text,
+        }
+    }
+
     /// Renders a delta update (RFC 8216bis 6.2.5.1) that replaces the
     /// skippable segments with `EXT-X-SKIP`, or `None` when nothing may be
     /// skipped. `EXT-X-MEDIA-SEQUENCE` and `EXT-X-DISCONTINUITY-SEQUENCE` keep

@@ -66,6 +66,7 @@ async fn status(
         "daemon": "packagerd",
         "version": env!("CARGO_PKG_VERSION"),
         "streams": streams(&registry, &viewers),
+        "recording": registry.recorder().map(|r| r.status()),
     }))
 }
 
@@ -89,5 +90,32 @@ fn metrics(registry: &Registry, viewers: &Viewers) -> String {
         .map(|s| (Some(s.channel.as_str()), viewers.count(s.stream_id)))
         .collect();
     metric_family(&mut out, "stage_packager_viewers", "gauge", &v);
+    if let Some(r) = registry.recorder() {
+        let st = r.status();
+        metric_family(
+            &mut out,
+            "stage_packager_recording_bytes_total",
+            "counter",
+            &[(None, st.bytes)],
+        );
+        metric_family(
+            &mut out,
+            "stage_packager_recording_dropped_segments_total",
+            "counter",
+            &[(None, st.dropped)],
+        );
+        metric_family(
+            &mut out,
+            "stage_packager_recording_retries_total",
+            "counter",
+            &[(None, st.retries)],
+        );
+        metric_family(
+            &mut out,
+            "stage_packager_recording_queued_bytes",
+            "gauge",
+            &[(None, st.queued_bytes)],
+        );
+    }
     out
 }

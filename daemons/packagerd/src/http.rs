@@ -23,6 +23,8 @@ pub struct AppState {
     pub db: Db,
     pub cors: Option<HeaderValue>,
     pub web_dir: Option<std::path::PathBuf>,
+    /// Recordings (VODs are served from its store).
+    pub recorder: Option<Arc<crate::recorder::Recorder>>,
 }
 
 /// The public router.
@@ -38,6 +40,11 @@ pub fn router(state: AppState) -> Router {
         .route("/channels/{channel}/live", get(channel_live))
         .route("/channels/{channel}/thumbnail.jpg", get(thumbnail))
         .route("/watch/{channel}", get(watch_page))
+        .route("/vod/{id}", get(watch_page))
+        .route("/vods", get(vods))
+        .route("/vods/{id}", get(vod))
+        .route("/vods/{id}/index.m3u8", get(vod_multivariant))
+        .route("/vods/{id}/{rendition}/{file}", get(vod_file))
         .route("/static/{file}", get(static_file))
         .with_state(state)
         .layer(axum::middleware::from_fn(
@@ -499,6 +506,172 @@ async fn channel_live(State(s): State<AppState>, Path(channel): Path<String>) ->
     ([(header::CACHE_CONTROL, "no-cache")], Json(body)).into_response()
 }
 
+fn vod_json(v: &stage_core::db::Vod) -> serde_json::Value {
+    serde_json::json!({
+        "id": v.id,
+        "stream_id": v.stream_id,
+        "channel": v.channel,
+        "title": v.title,
+        "started_at": stage_core::time::rfc3339_ms(v.started_at),
+        "duration_s": v.duration_ms as f64 / 1000.0,
+        "bytes": v.bytes,
+        "renditions": v.renditions.split(',').filter(|r| !r.is_empty()).collect::<Vec<_>>(),
+        "playlist_url": format!("/vods/{}/index.m3u8", v.id),
+        "thumbnail_url": null,
+    })
+}
+
+fn db_unavailable() -> Response {
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        [(header::CACHE_CONTROL, "no-cache")],
+        Json(serde_json::json!({"error": "unavailable", "message": "database unavailable"})),
+    )
+        .into_response()
+}
+
+/// `GET /vods?channel=NAME&before=ID&limit=N`: published VODs, newest first.
+async fn vods(State(s): State<AppState>, RawQuery(query): RawQuery) -> Response {
+    let mut channel = None;
+    let mut before = None;
+    let mut limit = 20i64;
+    for pair in query
+        .as_deref()
+        .unwrap_or("")
+        .split('&')
+        .filter(|p| !p.is_empty())
+    {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        match k {
+            "channel" => channel = Some(v.to_string()),
+            "before" => match v.parse() {
+                Ok(b) => before = Some(b),
+                Err(_) => return bad_request(format!("before={v}: not a VOD id")),
+            },
+            "limit" => match v.parse::<i64>() {
+                Ok(n) if (1..=100).contains(&n) => limit = n,
+                _ => return bad_request(format!("limit={v}: must be 1 to 100")),
+            },
+            _ => {}
+        }
+    }
+    let channel_id = match channel {
+        None => None,
+        Some(name) => match s.db.channel(&name).await {
+            Ok(Some(c)) => Some(c.id),
+            Ok(None) => return not_found("channel"),
+            Err(_) => return db_unavailable(),
+        },
+    };
+    match s.db.vods(channel_id, before, limit).await {
+        Ok(list) => {
+            let next = (list.len() as i64 == limit)
+                .then(|| list.last().map(|v| v.id))
+                .flatten();
+            (
+                [(header::CACHE_CONTROL, "public, max-age=5")],
+                Json(serde_json::json!({
+                    "vods": list.iter().map(vod_json).collect::<Vec<_>>(),
+                    "next_before": next,
+                })),
+            )
+                .into_response()
+        }
+        Err(_) => db_unavailable(),
+    }
+}
+
+async fn published_vod(s: &AppState, id: &str) -> Result<stage_core::db::Vod, Response> {
+    let Ok(id) = id.parse::<i64>() else {
+        return Err(not_found("VOD"));
+    };
+    match s.db.vod(id).await {
+        Ok(Some(v)) if v.published => Ok(v),
+        Ok(_) => Err(not_found("VOD")),
+        Err(_) => Err(db_unavailable()),
+    }
+}
+
+/// `GET /vods/{id}`.
+async fn vod(State(s): State<AppState>, Path(id): Path<String>) -> Response {
+    match published_vod(&s, &id).await {
+        Ok(v) => (
+            [(header::CACHE_CONTROL, "public, max-age=5")],
+            Json(vod_json(&v)),
+        )
+            .into_response(),
+        Err(r) => r,
+    }
+}
+
+/// An object of a VOD from the recording store.
+async fn vod_object(s: &AppState, id: &str, path: &str) -> Response {
+    let v = match published_vod(s, id).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let Some(rec) = &s.recorder else {
+        return not_found("recording");
+    };
+    let key = object_store::path::Path::from(format!("{}/{path}", v.prefix));
+    use object_store::ObjectStoreExt;
+    let data = match rec.store().get(&key).await {
+        Ok(r) => match r.bytes().await {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::warn!(object = %key, cause = %e, "cannot read a recording");
+                return unavailable("recording unreadable");
+            }
+        },
+        Err(object_store::Error::NotFound { .. }) => return not_found("file"),
+        Err(e) => {
+            tracing::warn!(object = %key, cause = %e, "cannot read a recording");
+            return unavailable("recording unreadable");
+        }
+    };
+    let ctype = if path.ends_with(".m3u8") {
+        PLAYLIST_TYPE
+    } else if path.ends_with(".mp4") {
+        "video/mp4"
+    } else {
+        "video/iso.segment"
+    };
+    // Playlists may be rewritten (a re-finalised recording); media never.
+    let cache = if path.ends_with(".m3u8") {
+        "public, max-age=60"
+    } else {
+        SEGMENT_CACHE
+    };
+    (
+        [
+            (header::CONTENT_TYPE, ctype),
+            (header::CACHE_CONTROL, cache),
+        ],
+        data,
+    )
+        .into_response()
+}
+
+async fn vod_multivariant(State(s): State<AppState>, Path(id): Path<String>) -> Response {
+    vod_object(&s, &id, "index.m3u8").await
+}
+
+async fn vod_file(
+    State(s): State<AppState>,
+    Path((id, rendition, file)): Path<(String, String, String)>,
+) -> Response {
+    let safe = |x: &str| {
+        !x.is_empty()
+            && !x.starts_with('.')
+            && x.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+    };
+    if !safe(&rendition) || !safe(&file) {
+        return not_found("file");
+    }
+    vod_object(&s, &id, &format!("{rendition}/{file}")).await
+}
+
 async fn thumbnail(State(s): State<AppState>, Path(channel): Path<String>) -> Response {
     let jpeg = s
         .registry
@@ -519,8 +692,8 @@ async fn thumbnail(State(s): State<AppState>, Path(channel): Path<String>) -> Re
 }
 
 async fn watch_page(State(s): State<AppState>, Path(_channel): Path<String>) -> Response {
-    // The page reads the channel from its own URL; nothing user-supplied is
-    // templated into the HTML.
+    // The page reads the channel (or, at /vod/{id}, the VOD) from its own
+    // URL; nothing user-supplied is templated into the HTML.
     web::serve(s.web_dir.as_deref(), "watch.html")
 }
 

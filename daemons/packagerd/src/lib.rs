@@ -8,11 +8,13 @@
 //! - `dash`: the DASH manifest over the same segments.
 //! - `http`: public routes; `admin`: /status and /metrics; `web`: player assets.
 //! - `viewers`: playback sessions per stream, recorded in the database.
+//! - `recorder`: every rendition's segments into the object store; VODs.
 
 pub mod admin;
 pub mod dash;
 pub mod http;
 pub mod link_server;
+pub mod recorder;
 pub mod registry;
 pub mod segmenter;
 pub mod tls;
@@ -63,12 +65,22 @@ pub async fn run(
     l: Listeners,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    let recorder = if cfg.recording.enabled {
+        Some(recorder::Recorder::local(
+            &cfg.recordings_dir(),
+            cfg.recording.queue_bytes,
+            db.clone(),
+        )?)
+    } else {
+        None
+    };
     let registry = registry::Registry::new(registry::Settings {
         target_ms: cfg.packagerd.segment_duration.0.as_millis() as i64,
         part_target_ms: cfg.packagerd.part_duration.0.as_millis() as i64,
         window: cfg.packagerd.playlist_segments,
         ladders: cfg.ladders.clone(),
         thumbnail_interval_ms: cfg.packagerd.thumbnail_interval.0.as_millis() as i64,
+        recorder: recorder.clone(),
     });
     let cors = if cfg.packagerd.cors_allow_origin.is_empty() {
         None
@@ -91,6 +103,7 @@ pub async fn run(
         db: db.clone(),
         cors,
         web_dir: cfg.packagerd.web_dir.clone(),
+        recorder,
     };
     let mut s1 = stop_rx.clone();
     let mut s2 = stop_rx.clone();

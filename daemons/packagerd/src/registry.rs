@@ -132,6 +132,8 @@ pub struct Settings {
     pub window: usize,
     pub ladders: BTreeMap<String, Ladder>,
     pub thumbnail_interval_ms: i64,
+    /// Where live streams are recorded (None: recording off).
+    pub recorder: Option<Arc<crate::recorder::Recorder>>,
 }
 
 /// Channel name → its current stream.
@@ -147,6 +149,11 @@ impl Registry {
             streams: RwLock::new(HashMap::new()),
             settings,
         })
+    }
+
+    /// The recorder, when recording is on.
+    pub fn recorder(&self) -> Option<Arc<crate::recorder::Recorder>> {
+        self.settings.recorder.clone()
     }
 
     /// The current stream of a channel (live or just ended).
@@ -365,6 +372,50 @@ fn snapshot(
         dash: seg.dash_segments(),
         frame_rate: variant.as_ref().and_then(|v| v.frame_rate),
         mpd: None,
+    }
+}
+
+/// What a stream has handed to the recorder: per rendition, the last
+/// segment and the init segments.
+#[derive(Default)]
+struct Recorded {
+    last: HashMap<String, u64>,
+    inits: std::collections::HashSet<(String, u64)>,
+}
+
+impl Recorded {
+    /// Queues the rendition's segments finished since the last call.
+    fn record(
+        &mut self,
+        recorder: &crate::recorder::Recorder,
+        stream_id: i64,
+        rendition: &str,
+        seg: &Segmenter,
+    ) {
+        let last = self.last.get(rendition).copied();
+        for s in seg.held() {
+            if last.is_some_and(|l| s.entry.seq <= l) {
+                continue;
+            }
+            let init = if self.inits.insert((rendition.to_string(), s.init_id)) {
+                seg.inits().get(&s.init_id).cloned()
+            } else {
+                None
+            };
+            recorder.segment(
+                stream_id,
+                rendition,
+                &crate::recorder::RecordedSegment {
+                    seq: s.entry.seq,
+                    duration: s.entry.duration,
+                    init_id: s.init_id,
+                    discontinuity: s.entry.discontinuity,
+                },
+                s.data.clone(),
+                init,
+            );
+            self.last.insert(rendition.to_string(), s.entry.seq);
+        }
     }
 }
 
@@ -609,9 +660,19 @@ async fn run_stream(
 ) {
     let mut orphaned: Option<tokio::time::Instant> = None;
     let mut done = Completed::default();
-    let publish = |seg: &Segmenter, done: &mut Completed, rungs: &mut Rungs| {
+    let recorder = registry.settings.recorder.clone();
+    let mut recorded = Recorded::default();
+    let mut publish = |seg: &Segmenter, done: &mut Completed, rungs: &mut Rungs| {
         let now = stage_core::time::now_ms();
         done.stamp(seg, now);
+        if let Some(r) = &recorder {
+            recorded.record(r, info.stream_id, "source", seg);
+            for (name, s) in rungs.names.iter().zip(&rungs.segs) {
+                if let Some(s) = s {
+                    recorded.record(r, info.stream_id, name, s);
+                }
+            }
+        }
         // Each rendition's playlist reports where the others are.
         let mut all: Vec<(String, &Segmenter)> = vec![("source".into(), seg)];
         for (name, s) in rungs.names.iter().zip(&rungs.segs) {
@@ -714,6 +775,20 @@ async fn run_stream(
     if !rungs.names.is_empty() {
         rungs.finish().await;
         publish(&seg, &mut done, &mut rungs);
+    }
+    if let Some(r) = &registry.settings.recorder {
+        let mut renditions = vec![("source".to_string(), seg.variant("source"))];
+        for (name, s) in rungs.names.iter().zip(&rungs.segs) {
+            if let Some(s) = s {
+                renditions.push((name.clone(), s.variant(name)));
+            }
+        }
+        r.finish(crate::recorder::Finish {
+            stream_id: info.stream_id,
+            title: info.title.clone(),
+            started_at_ms: info.started_at_ms,
+            renditions,
+        });
     }
     tokio::time::sleep(LINGER).await;
     registry.remove_if(&info.channel, info.stream_id);

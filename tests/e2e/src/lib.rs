@@ -541,6 +541,12 @@ impl Publisher {
     /// publishes that file in a loop with `-c copy`: a publisher that costs
     /// almost no CPU, for tests whose subject is the player, not the encoder.
     pub fn start_copy(clip: &Clip, url: &str, dir: &Path) -> Publisher {
+        Publisher::start_copy_looped(clip, url, dir, -1)
+    }
+
+    /// As `start_copy`, playing the file `1 + loops` times (-1: forever);
+    /// ffmpeg then ends the stream cleanly and exits.
+    pub fn start_copy_looped(clip: &Clip, url: &str, dir: &Path, loops: i32) -> Publisher {
         let file = dir.join("loop.flv");
         let mut args = clip.args(file.to_str().expect("utf-8 path"));
         args.retain(|a| a != "-re");
@@ -551,17 +557,11 @@ impl Publisher {
             .status()
             .expect("ffmpeg must be installed (scripts/setup.sh installs it)");
         assert!(st.success(), "pre-encoding the clip failed");
-        let mut args: Vec<String> = [
-            "-hide_banner",
-            "-loglevel",
-            "error",
-            "-re",
-            "-stream_loop",
-            "-1",
-            "-i",
-        ]
-        .map(String::from)
-        .into();
+        let mut args: Vec<String> = ["-hide_banner", "-loglevel", "error", "-re", "-stream_loop"]
+            .map(String::from)
+            .into();
+        args.push(loops.to_string());
+        args.push("-i".into());
         args.push(file.to_str().expect("utf-8 path").into());
         args.extend(["-c", "copy", "-f", "flv", url].map(String::from));
         Publisher::spawn(args, dir.join("ffmpeg-copy.err"))

@@ -1,0 +1,158 @@
+//! `stagectl vod …`: the recorded broadcasts.
+
+use crate::output::{Output, fields, table};
+use clap::Subcommand;
+use futures::TryStreamExt;
+use object_store::local::LocalFileSystem;
+use object_store::path::Path as ObjectPath;
+use object_store::{ObjectStore, ObjectStoreExt};
+use stage_core::db::Vod;
+use stage_core::time::rfc3339_ms;
+use stage_core::{Config, Db};
+use std::process::ExitCode;
+
+#[derive(Subcommand)]
+pub enum VodCmd {
+    /// List recordings, newest first (published or not).
+    List {
+        /// Only this channel's.
+        #[arg(long)]
+        channel: Option<String>,
+        /// At most this many.
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+    },
+    /// Show one recording.
+    Show { id: i64 },
+    /// List it in /vods again.
+    Publish { id: i64 },
+    /// Hide it from /vods (the recording is kept).
+    Unpublish { id: i64 },
+    /// Delete the recording's objects and its row.
+    Delete { id: i64 },
+}
+
+fn vod_json(cfg: &Config, v: &Vod) -> serde_json::Value {
+    serde_json::json!({
+        "id": v.id,
+        "stream_id": v.stream_id,
+        "channel": v.channel,
+        "title": v.title,
+        "started_at": rfc3339_ms(v.started_at),
+        "duration_s": v.duration_ms as f64 / 1000.0,
+        "bytes": v.bytes,
+        "renditions": v.renditions.split(',').filter(|r| !r.is_empty()).collect::<Vec<_>>(),
+        "published": v.published,
+        "prefix": v.prefix,
+        "player_url": format!("{}/vod/{}", cfg.public_http_base(), v.id),
+    })
+}
+
+fn duration(ms: i64) -> String {
+    let s = ms / 1000;
+    format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+}
+
+async fn vod(db: &Db, id: i64) -> anyhow::Result<Vod> {
+    db.vod(id)
+        .await?
+        .ok_or_else(|| stage_core::db::DbError::NotFound(format!("VOD {id}")).into())
+}
+
+pub async fn run(cfg: &Config, out: &Output, cmd: VodCmd) -> anyhow::Result<ExitCode> {
+    let db = Db::open(cfg).await?;
+    match cmd {
+        VodCmd::List { channel, limit } => {
+            let channel_id = match channel {
+                Some(name) => Some(db.channel_required(&name).await?.id),
+                None => None,
+            };
+            let list = db.all_vods(channel_id, limit).await?;
+            let json: Vec<serde_json::Value> = list.iter().map(|v| vod_json(cfg, v)).collect();
+            out.emit(&json, || {
+                if list.is_empty() {
+                    return "No recordings yet.\n".into();
+                }
+                table(
+                    &[
+                        "ID",
+                        "CHANNEL",
+                        "TITLE",
+                        "STARTED",
+                        "DURATION",
+                        "MB",
+                        "PUBLISHED",
+                    ],
+                    list.iter()
+                        .map(|v| {
+                            vec![
+                                v.id.to_string(),
+                                v.channel.clone(),
+                                v.title.clone(),
+                                rfc3339_ms(v.started_at),
+                                duration(v.duration_ms),
+                                format!("{:.1}", v.bytes as f64 / 1e6),
+                                if v.published { "yes" } else { "no" }.into(),
+                            ]
+                        })
+                        .collect(),
+                )
+            });
+        }
+        VodCmd::Show { id } => {
+            let v = vod(&db, id).await?;
+            let j = vod_json(cfg, &v);
+            out.emit(&j, || {
+                fields(&[
+                    ("VOD", v.id.to_string()),
+                    ("Channel", v.channel.clone()),
+                    ("Title", v.title.clone()),
+                    ("Started", rfc3339_ms(v.started_at)),
+                    ("Duration", duration(v.duration_ms)),
+                    ("Size", format!("{:.1} MB", v.bytes as f64 / 1e6)),
+                    ("Renditions", v.renditions.clone()),
+                    ("Published", v.published.to_string()),
+                    ("Player", j["player_url"].as_str().unwrap_or("").to_string()),
+                ])
+            });
+        }
+        VodCmd::Publish { id } | VodCmd::Unpublish { id } => {
+            let publish = matches!(cmd, VodCmd::Publish { .. });
+            db.set_vod_published(id, publish).await?;
+            let v = vod(&db, id).await?;
+            out.emit(&vod_json(cfg, &v), || {
+                format!(
+                    "VOD {id} is {}.\n",
+                    if publish {
+                        "published"
+                    } else {
+                        "hidden from /vods"
+                    }
+                )
+            });
+        }
+        VodCmd::Delete { id } => {
+            let v = vod(&db, id).await?;
+            let dir = cfg.recordings_dir();
+            let mut removed = 0u64;
+            if dir.exists() {
+                let store = LocalFileSystem::new_with_prefix(&dir)?.with_automatic_cleanup(true);
+                let objects: Vec<ObjectPath> = store
+                    .list(Some(&ObjectPath::from(v.prefix.as_str())))
+                    .map_ok(|m| m.location)
+                    .try_collect()
+                    .await?;
+                for o in objects {
+                    store.delete(&o).await?;
+                    removed += 1;
+                }
+            }
+            db.delete_vod(id).await?;
+            out.emit(
+                &serde_json::json!({"deleted": id, "objects": removed}),
+                || format!("VOD {id} deleted ({removed} objects).\n"),
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
