@@ -44,6 +44,7 @@ fn vod_json(cfg: &Config, v: &Vod) -> serde_json::Value {
         "renditions": v.renditions.split(',').filter(|r| !r.is_empty()).collect::<Vec<_>>(),
         "published": v.published,
         "prefix": v.prefix,
+        "thumbnail": (!v.thumbnail.is_empty()).then(|| format!("{}/{}", v.prefix, v.thumbnail)),
         "player_url": format!("{}/vod/{}", cfg.public_http_base(), v.id),
     })
 }

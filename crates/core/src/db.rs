@@ -122,6 +122,8 @@ pub struct Vod {
     pub renditions: String,
     /// Where its objects are in the object store.
     pub prefix: String,
+    /// Its poster image's object name under `prefix`; empty: none.
+    pub thumbnail: String,
     pub published: bool,
     pub created_at: i64,
 }
@@ -137,6 +139,7 @@ pub struct NewVod {
     pub bytes: i64,
     pub renditions: String,
     pub prefix: String,
+    pub thumbnail: String,
 }
 
 /// Changes to a channel; `None` leaves a field as it is.
@@ -220,7 +223,7 @@ fn stream_from(row: &AnyRow) -> Result<Stream> {
 
 macro_rules! vod_cols {
     () => {
-        "v.id, v.stream_id, v.channel_id, c.name AS channel, v.title, v.started_at, v.duration_ms, v.bytes, v.renditions, v.prefix, v.published, v.created_at FROM vods v JOIN channels c ON c.id = v.channel_id"
+        "v.id, v.stream_id, v.channel_id, c.name AS channel, v.title, v.started_at, v.duration_ms, v.bytes, v.renditions, v.prefix, v.thumbnail, v.published, v.created_at FROM vods v JOIN channels c ON c.id = v.channel_id"
     };
 }
 
@@ -236,6 +239,7 @@ fn vod_from(row: &AnyRow) -> Result<Vod> {
         bytes: row.try_get("bytes")?,
         renditions: row.try_get("renditions")?,
         prefix: row.try_get("prefix")?,
+        thumbnail: row.try_get("thumbnail")?,
         published: row.try_get::<i64, _>("published")? != 0,
         created_at: row.try_get("created_at")?,
     })
@@ -598,10 +602,10 @@ impl Db {
     /// updated), returning its id.
     pub async fn upsert_vod(&self, v: &NewVod) -> Result<i64> {
         let row = sqlx::query(
-            "INSERT INTO vods (stream_id, channel_id, title, started_at, duration_ms, bytes, renditions, prefix, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+            "INSERT INTO vods (stream_id, channel_id, title, started_at, duration_ms, bytes, renditions, prefix, thumbnail, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
              ON CONFLICT (stream_id) DO UPDATE SET duration_ms = excluded.duration_ms, bytes = excluded.bytes, \
-             renditions = excluded.renditions RETURNING id",
+             renditions = excluded.renditions, thumbnail = excluded.thumbnail RETURNING id",
         )
         .bind(v.stream_id)
         .bind(v.channel_id)
@@ -611,6 +615,7 @@ impl Db {
         .bind(v.bytes)
         .bind(&v.renditions)
         .bind(&v.prefix)
+        .bind(&v.thumbnail)
         .bind(now_ms())
         .fetch_one(&self.pool)
         .await?;

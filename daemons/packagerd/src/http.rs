@@ -44,6 +44,7 @@ pub fn router(state: AppState) -> Router {
         .route("/vods", get(vods))
         .route("/vods/{id}", get(vod))
         .route("/vods/{id}/index.m3u8", get(vod_multivariant))
+        .route("/vods/{id}/thumbnail.jpg", get(vod_thumbnail))
         .route("/vods/{id}/{rendition}/{file}", get(vod_file))
         .route("/static/{file}", get(static_file))
         .with_state(state)
@@ -517,7 +518,7 @@ fn vod_json(v: &stage_core::db::Vod) -> serde_json::Value {
         "bytes": v.bytes,
         "renditions": v.renditions.split(',').filter(|r| !r.is_empty()).collect::<Vec<_>>(),
         "playlist_url": format!("/vods/{}/index.m3u8", v.id),
-        "thumbnail_url": null,
+        "thumbnail_url": (!v.thumbnail.is_empty()).then(|| format!("/vods/{}/thumbnail.jpg", v.id)),
     })
 }
 
@@ -631,6 +632,8 @@ async fn vod_object(s: &AppState, id: &str, path: &str) -> Response {
     };
     let ctype = if path.ends_with(".m3u8") {
         PLAYLIST_TYPE
+    } else if path.ends_with(".jpg") {
+        "image/jpeg"
     } else if path.ends_with(".mp4") {
         "video/mp4"
     } else {
@@ -650,6 +653,14 @@ async fn vod_object(s: &AppState, id: &str, path: &str) -> Response {
         data,
     )
         .into_response()
+}
+
+async fn vod_thumbnail(State(s): State<AppState>, Path(id): Path<String>) -> Response {
+    match published_vod(&s, &id).await {
+        Ok(v) if !v.thumbnail.is_empty() => vod_object(&s, &id, &v.thumbnail).await,
+        Ok(_) => not_found("thumbnail"),
+        Err(r) => r,
+    }
 }
 
 async fn vod_multivariant(State(s): State<AppState>, Path(id): Path<String>) -> Response {

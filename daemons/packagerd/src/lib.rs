@@ -103,7 +103,7 @@ pub async fn run(
         db: db.clone(),
         cors,
         web_dir: cfg.packagerd.web_dir.clone(),
-        recorder,
+        recorder: recorder.clone(),
     };
     let mut s1 = stop_rx.clone();
     let mut s2 = stop_rx.clone();
@@ -131,5 +131,10 @@ pub async fn run(
     let _ = public.await;
     let _ = admin.await;
     let _ = counting.await;
+    if let Some(r) = &recorder
+        && !r.drain(std::time::Duration::from_secs(10)).await
+    {
+        tracing::warn!("recording queue not written within 10 s; stopping anyway");
+    }
     Ok(())
 }

@@ -63,6 +63,8 @@ enum Job {
 /// The recorder shared by every stream of this packagerd.
 pub struct Recorder {
     tx: mpsc::UnboundedSender<Job>,
+    /// Jobs queued or in progress (`drain` waits for 0).
+    jobs: Arc<tokio::sync::watch::Sender<u64>>,
     queued: Arc<AtomicU64>,
     limit: u64,
     status: Arc<Mutex<RecordingStatus>>,
@@ -166,14 +168,23 @@ impl Recorder {
     /// A recorder writing to `store`; its worker runs on the current runtime.
     pub fn new(store: Arc<dyn ObjectStore>, limit: u64, db: Db) -> Arc<Recorder> {
         let (tx, rx) = mpsc::unbounded_channel();
+        let jobs = Arc::new(tokio::sync::watch::Sender::new(0u64));
         let r = Arc::new(Recorder {
             tx,
+            jobs: jobs.clone(),
             queued: Arc::new(AtomicU64::new(0)),
             limit,
             status: Arc::new(Mutex::new(RecordingStatus::default())),
             store: store.clone(),
         });
-        tokio::spawn(worker(rx, store, db, r.queued.clone(), r.status.clone()));
+        tokio::spawn(worker(
+            rx,
+            store,
+            db,
+            r.queued.clone(),
+            r.status.clone(),
+            jobs,
+        ));
         r
     }
 
@@ -195,8 +206,10 @@ impl Recorder {
             return false;
         }
         self.queued.fetch_add(len, Ordering::Relaxed);
+        self.jobs.send_modify(|n| *n += 1);
         if self.tx.send(Job::Put(ObjectPath::from(key), data)).is_err() {
             self.queued.fetch_sub(len, Ordering::Relaxed);
+            self.jobs.send_modify(|n| *n = n.saturating_sub(1));
             return false;
         }
         true
@@ -230,9 +243,32 @@ impl Recorder {
         }
     }
 
+    /// Queues a thumbnail of the stream taken at media time `at_ms`.
+    pub fn thumbnail(&self, stream_id: i64, at_ms: i64, jpeg: Bytes) {
+        let key = format!("{}/thumbs/{:012}.jpg", prefix(stream_id), at_ms.max(0));
+        if !self.put(key, jpeg) {
+            tracing::debug!(
+                stream = stream_id,
+                "recording queue full; thumbnail left out"
+            );
+        }
+    }
+
     /// Finalises the stream's VOD once everything queued before is written.
     pub fn finish(&self, f: Finish) {
-        let _ = self.tx.send(Job::Finish(f));
+        self.jobs.send_modify(|n| *n += 1);
+        if self.tx.send(Job::Finish(f)).is_err() {
+            self.jobs.send_modify(|n| *n = n.saturating_sub(1));
+        }
+    }
+
+    /// Waits (at most `limit`) until everything queued is written: at
+    /// shutdown, so segments already finished reach the store.
+    pub async fn drain(&self, limit: Duration) -> bool {
+        let mut rx = self.jobs.subscribe();
+        tokio::time::timeout(limit, rx.wait_for(|n| *n == 0))
+            .await
+            .is_ok_and(|r| r.is_ok())
     }
 }
 
@@ -242,6 +278,7 @@ async fn worker(
     db: Db,
     queued: Arc<AtomicU64>,
     status: Arc<Mutex<RecordingStatus>>,
+    jobs: Arc<tokio::sync::watch::Sender<u64>>,
 ) {
     let note = |f: &dyn Fn(&mut RecordingStatus)| {
         if let Ok(mut s) = status.lock() {
@@ -293,6 +330,7 @@ async fn worker(
                 }
             },
         }
+        jobs.send_modify(|n| *n = n.saturating_sub(1));
     }
 }
 
@@ -306,17 +344,28 @@ pub async fn finalize(store: &dyn ObjectStore, db: &Db, f: &Finish) -> anyhow::R
         .try_collect()
         .await?;
     let mut per: BTreeMap<String, Vec<RecordedSegment>> = BTreeMap::new();
+    let mut thumbs = Vec::new();
     let mut bytes = 0u64;
     for m in &listed {
         let parts: Vec<&str> = m.location.as_ref().split('/').collect();
-        let [_, rendition, name] = parts[..] else {
+        let [_, dir, name] = parts[..] else {
             continue;
         };
         bytes += m.size;
-        if let Some(s) = parse_segment_name(name) {
-            per.entry(rendition.to_string()).or_default().push(s);
+        if dir == "thumbs" && name.ends_with(".jpg") {
+            thumbs.push(format!("thumbs/{name}"));
+        } else if let Some(s) = parse_segment_name(name) {
+            per.entry(dir.to_string()).or_default().push(s);
         }
     }
+    // The poster: the second thumbnail (past the first seconds, which are
+    // often a title card or black), else the first.
+    thumbs.sort();
+    let poster = thumbs
+        .get(1)
+        .or(thumbs.first())
+        .cloned()
+        .unwrap_or_default();
     let mut variants = Vec::new();
     let mut names = Vec::new();
     let mut duration = 0.0;
@@ -364,6 +413,7 @@ pub async fn finalize(store: &dyn ObjectStore, db: &Db, f: &Finish) -> anyhow::R
             bytes: bytes as i64,
             renditions: names.join(","),
             prefix: root,
+            thumbnail: poster,
         })
         .await?;
     Ok((id, duration))
@@ -428,5 +478,70 @@ mod tests {
         assert!(text.ends_with("#EXT-X-ENDLIST\n"), "{text}");
         assert!(text.contains("#EXT-X-MAP:URI=\"init-0.mp4\""), "{text}");
         assert!(!text.contains("PART"), "{text}");
+    }
+
+    async fn recorder(dir: &std::path::Path, limit: u64) -> Arc<Recorder> {
+        let url = format!("sqlite://{}?mode=rwc", dir.join("t.db").display());
+        let db = Db::connect(&url, 1, Duration::from_secs(5)).await.unwrap();
+        db.migrate().await.unwrap();
+        Recorder::local(&dir.join("rec"), limit, db).unwrap()
+    }
+
+    fn seg(seq: u64) -> RecordedSegment {
+        RecordedSegment {
+            seq,
+            duration: 2.0,
+            init_id: 0,
+            discontinuity: false,
+        }
+    }
+
+    #[tokio::test]
+    async fn queued_segments_are_written_and_drain_waits_for_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = recorder(dir.path(), 1 << 30).await;
+        for seq in 0..40 {
+            let init = (seq == 0).then(|| Bytes::from_static(b"init"));
+            r.segment(
+                9,
+                "source",
+                &seg(seq),
+                Bytes::from(vec![seq as u8; 10_000]),
+                init,
+            );
+        }
+        assert!(r.drain(Duration::from_secs(10)).await, "not drained");
+        let st = r.status();
+        assert_eq!(
+            (st.objects, st.bytes, st.queued_bytes, st.dropped),
+            (41, 400_004, 0, 0)
+        );
+        let on_disk = std::fs::read_dir(dir.path().join("rec/s9/source"))
+            .unwrap()
+            .count();
+        assert_eq!(on_disk, 41);
+        let back = std::fs::read(
+            dir.path()
+                .join("rec/s9/source")
+                .join(segment_name(7, 2.0, 0, false)),
+        )
+        .unwrap();
+        assert_eq!(back, vec![7u8; 10_000]);
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_leaves_segments_out_and_never_waits() {
+        let dir = tempfile::tempdir().unwrap();
+        // Room for two segments.
+        let r = recorder(dir.path(), 25_000).await;
+        let t0 = std::time::Instant::now();
+        for seq in 0..200 {
+            r.segment(3, "source", &seg(seq), Bytes::from(vec![0u8; 10_000]), None);
+        }
+        assert!(t0.elapsed() < Duration::from_millis(500), "queueing waited");
+        assert!(r.drain(Duration::from_secs(10)).await);
+        let st = r.status();
+        assert_eq!(st.objects + st.dropped, 200, "{st:?}");
+        assert!(st.dropped > 0, "{st:?}");
     }
 }

@@ -233,7 +233,11 @@ impl Registry {
             Box::new(new_segmenter),
             (self.settings.target_ms, self.settings.part_target_ms),
         );
-        let thumbs = Thumbnails::new(self.settings.thumbnail_interval_ms, thumbnail);
+        let thumbs = Thumbnails::new(
+            self.settings.thumbnail_interval_ms,
+            thumbnail,
+            self.settings.recorder.clone().map(|r| (r, info.stream_id)),
+        );
         tokio::spawn(run_stream(
             self.clone(),
             info,
@@ -597,6 +601,8 @@ fn transcode_thread(
 /// media, off the stream task (a blocking decode + JPEG encode).
 struct Thumbnails {
     every_ms: i64,
+    /// Each thumbnail also goes into the stream's recording.
+    recorder: Option<(Arc<crate::recorder::Recorder>, i64)>,
     record: Option<Bytes>,
     last_ms: Option<i64>,
     busy: Arc<std::sync::atomic::AtomicBool>,
@@ -607,9 +613,14 @@ struct Thumbnails {
 const THUMBNAIL_WIDTH: u32 = 640;
 
 impl Thumbnails {
-    fn new(every_ms: i64, latest: Arc<std::sync::Mutex<Option<Bytes>>>) -> Thumbnails {
+    fn new(
+        every_ms: i64,
+        latest: Arc<std::sync::Mutex<Option<Bytes>>>,
+        recorder: Option<(Arc<crate::recorder::Recorder>, i64)>,
+    ) -> Thumbnails {
         Thumbnails {
             every_ms,
+            recorder,
             record: None,
             last_ms: None,
             busy: Arc::new(std::sync::atomic::AtomicBool::new(false)),
@@ -633,9 +644,13 @@ impl Thumbnails {
                 }
                 self.last_ms = Some(f.dts_ms);
                 let (frame, busy, latest) = (f.clone(), self.busy.clone(), self.latest.clone());
+                let recorder = self.recorder.clone();
                 tokio::task::spawn_blocking(move || {
                     match crate::transcode::thumbnail(&record, &frame, THUMBNAIL_WIDTH) {
                         Ok(jpeg) => {
+                            if let Some((r, stream_id)) = &recorder {
+                                r.thumbnail(*stream_id, frame.dts_ms, jpeg.clone());
+                            }
                             if let Ok(mut l) = latest.lock() {
                                 *l = Some(jpeg);
                             }

@@ -68,6 +68,17 @@ async fn a_finished_stream_becomes_a_vod_of_every_rendition() {
             id
         );
         assert_eq!(vod["playlist_url"], format!("/vods/{id}/index.m3u8"));
+        // The live thumbnails were kept: the VOD has a poster.
+        assert_eq!(
+            vod["thumbnail_url"],
+            format!("/vods/{id}/thumbnail.jpg"),
+            "{vod}"
+        );
+        let jpeg = stack
+            .get_bytes(&format!("/vods/{id}/thumbnail.jpg"))
+            .await
+            .expect("poster");
+        assert_eq!(&jpeg[..3], &[0xff, 0xd8, 0xff], "not a JPEG");
 
         // Every rendition end to end, as ffprobe reads it over HTTP.
         let multi = stack

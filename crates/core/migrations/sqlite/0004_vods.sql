@@ -10,6 +10,8 @@ CREATE TABLE vods (
     bytes BIGINT NOT NULL,
     renditions TEXT NOT NULL DEFAULT '',
     prefix TEXT NOT NULL,
+    -- The poster image's object name under prefix; empty: none.
+    thumbnail TEXT NOT NULL DEFAULT '',
     published BIGINT NOT NULL DEFAULT 1,
     created_at BIGINT NOT NULL
 );
