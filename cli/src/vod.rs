@@ -32,21 +32,16 @@ pub enum VodCmd {
     Delete { id: i64 },
 }
 
+/// The public view plus what operators see: publication, objects, player.
 fn vod_json(cfg: &Config, v: &Vod) -> serde_json::Value {
-    serde_json::json!({
-        "id": v.id,
-        "stream_id": v.stream_id,
-        "channel": v.channel,
-        "title": v.title,
-        "started_at": rfc3339_ms(v.started_at),
-        "duration_s": v.duration_ms as f64 / 1000.0,
-        "bytes": v.bytes,
-        "renditions": v.renditions.split(',').filter(|r| !r.is_empty()).collect::<Vec<_>>(),
-        "published": v.published,
-        "prefix": v.prefix,
-        "thumbnail": (!v.thumbnail.is_empty()).then(|| format!("{}/{}", v.prefix, v.thumbnail)),
-        "player_url": format!("{}/vod/{}", cfg.public_http_base(), v.id),
-    })
+    let mut j = v.public_json();
+    j["published"] = v.published.into();
+    j["prefix"] = v.prefix.clone().into();
+    j["thumbnail"] = (!v.thumbnail.is_empty())
+        .then(|| format!("{}/{}", v.prefix, v.thumbnail))
+        .into();
+    j["player_url"] = format!("{}/vod/{}", cfg.public_http_base(), v.id).into();
+    j
 }
 
 fn duration(ms: i64) -> String {

@@ -128,6 +128,34 @@ pub struct Vod {
     pub created_at: i64,
 }
 
+impl Vod {
+    /// Its rendition names.
+    pub fn rendition_names(&self) -> Vec<&str> {
+        self.renditions
+            .split(',')
+            .filter(|r| !r.is_empty())
+            .collect()
+    }
+
+    /// The public JSON view (`GET /vods`, `stagectl vod`), with URLs
+    /// relative to the packagerd it is served from.
+    pub fn public_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "id": self.id,
+            "stream_id": self.stream_id,
+            "channel": self.channel,
+            "title": self.title,
+            "started_at": crate::time::rfc3339_ms(self.started_at),
+            "duration_s": self.duration_ms as f64 / 1000.0,
+            "bytes": self.bytes,
+            "renditions": self.rendition_names(),
+            "playlist_url": format!("/vods/{}/index.m3u8", self.id),
+            "thumbnail_url": (!self.thumbnail.is_empty())
+                .then(|| format!("/vods/{}/thumbnail.jpg", self.id)),
+        })
+    }
+}
+
 /// A recording being registered.
 #[derive(Debug, Clone)]
 pub struct NewVod {

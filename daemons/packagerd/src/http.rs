@@ -507,21 +507,6 @@ async fn channel_live(State(s): State<AppState>, Path(channel): Path<String>) ->
     ([(header::CACHE_CONTROL, "no-cache")], Json(body)).into_response()
 }
 
-fn vod_json(v: &stage_core::db::Vod) -> serde_json::Value {
-    serde_json::json!({
-        "id": v.id,
-        "stream_id": v.stream_id,
-        "channel": v.channel,
-        "title": v.title,
-        "started_at": stage_core::time::rfc3339_ms(v.started_at),
-        "duration_s": v.duration_ms as f64 / 1000.0,
-        "bytes": v.bytes,
-        "renditions": v.renditions.split(',').filter(|r| !r.is_empty()).collect::<Vec<_>>(),
-        "playlist_url": format!("/vods/{}/index.m3u8", v.id),
-        "thumbnail_url": (!v.thumbnail.is_empty()).then(|| format!("/vods/{}/thumbnail.jpg", v.id)),
-    })
-}
-
 fn db_unavailable() -> Response {
     (
         StatusCode::SERVICE_UNAVAILABLE,
@@ -572,7 +557,7 @@ async fn vods(State(s): State<AppState>, RawQuery(query): RawQuery) -> Response 
             (
                 [(header::CACHE_CONTROL, "public, max-age=5")],
                 Json(serde_json::json!({
-                    "vods": list.iter().map(vod_json).collect::<Vec<_>>(),
+                    "vods": list.iter().map(stage_core::db::Vod::public_json).collect::<Vec<_>>(),
                     "next_before": next,
                 })),
             )
@@ -598,7 +583,7 @@ async fn vod(State(s): State<AppState>, Path(id): Path<String>) -> Response {
     match published_vod(&s, &id).await {
         Ok(v) => (
             [(header::CACHE_CONTROL, "public, max-age=5")],
-            Json(vod_json(&v)),
+            Json(v.public_json()),
         )
             .into_response(),
         Err(r) => r,

@@ -305,6 +305,17 @@ async fn rungs_that_cannot_keep_up_are_dropped_lowest_first_and_the_source_goes_
     assert_eq!(stack.live("heavy").await["live"], true);
 }
 
+/// The first LEVEL_SWITCHED at or after `after` (page ms) to a level for
+/// which `to` holds, from a browser reply: (height, ms after `after`).
+fn first_switch(reply: &serde_json::Value, after: i64, to: impl Fn(u64) -> bool) -> (i64, i64) {
+    let switches = reply["state"]["player"]["switches"].as_array().unwrap();
+    let s = switches
+        .iter()
+        .find(|s| s[0].as_i64().unwrap() >= after && to(s[1].as_u64().unwrap()))
+        .unwrap_or_else(|| panic!("no such switch after {after}: {switches:?}"));
+    (s[2].as_i64().unwrap_or(0), s[0].as_i64().unwrap() - after)
+}
+
 /// hls.js in headless Chromium plays the ladder and follows the network:
 /// under a 1.2 Mbit/s DevTools limit (20 ms latency) it switches down within
 /// 20 s, after the limit is lifted back up within 30 s, and no `waiting`
@@ -346,16 +357,8 @@ async fn hls_js_switches_down_under_a_link_limit_and_back_up_after_it() {
     let down = format!("window.stagePlayer.switches.some(s => s[0] >= {limited} && s[1] < {top})");
     let r = b.wait_until(&down, 20).await.unwrap();
     assert_eq!(r["ok"], true, "no switch down within 20 s: {}", r["state"]);
-    let sw = r["state"]["player"]["switches"].as_array().unwrap().clone();
-    let first_down = sw
-        .iter()
-        .find(|s| s[0].as_i64().unwrap() >= limited && s[1].as_u64().unwrap() < top as u64)
-        .unwrap();
-    eprintln!(
-        "switched down to {}p {} ms after the limit",
-        first_down[2],
-        first_down[0].as_i64().unwrap() - limited
-    );
+    let (height, ms) = first_switch(&r, limited, |l| l < top as u64);
+    eprintln!("switched down to {height}p {ms} ms after the limit");
     // Let it settle on what the link carries, then lift the limit.
     let r = b.wait_playing(8.0, 30).await.unwrap();
     assert_eq!(r["ok"], true, "did not play on under the limit: {r}");
@@ -376,16 +379,8 @@ async fn hls_js_switches_down_under_a_link_limit_and_back_up_after_it() {
         format!("window.stagePlayer.switches.some(s => s[0] >= {lifted} && s[1] > {now_level})");
     let r = b.wait_until(&up, 30).await.unwrap();
     assert_eq!(r["ok"], true, "no switch up within 30 s: {}", r["state"]);
-    let sw = r["state"]["player"]["switches"].as_array().unwrap().clone();
-    let first_up = sw
-        .iter()
-        .find(|s| s[0].as_i64().unwrap() >= lifted && s[1].as_u64().unwrap() > now_level)
-        .unwrap();
-    eprintln!(
-        "switched up to {}p {} ms after the limit was lifted",
-        first_up[2],
-        first_up[0].as_i64().unwrap() - lifted
-    );
+    let (height, ms) = first_switch(&r, lifted, |l| l > now_level);
+    eprintln!("switched up to {height}p {ms} ms after the limit was lifted");
     let r = b.wait_playing(3.0, 30).await.unwrap();
     assert_eq!(r["ok"], true, "did not play on: {r}");
     let p = &r["state"]["player"];
