@@ -679,6 +679,15 @@ impl Db {
         row.as_ref().map(vod_from).transpose()
     }
 
+    /// The id of a stream's recording, if it has been finalised.
+    pub async fn vod_for_stream(&self, stream_id: i64) -> Result<Option<i64>> {
+        let row = sqlx::query("SELECT id FROM vods WHERE stream_id = $1")
+            .bind(stream_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| r.try_get("id")).transpose()?)
+    }
+
     /// Publishes or hides a recording (`/vods` lists published ones only).
     pub async fn set_vod_published(&self, id: i64, published: bool) -> Result<()> {
         let r = sqlx::query("UPDATE vods SET published = $1 WHERE id = $2")

@@ -599,22 +599,21 @@ async fn vod_object(s: &AppState, id: &str, path: &str) -> Response {
     let Some(rec) = &s.recorder else {
         return not_found("recording");
     };
-    let key = object_store::path::Path::from(format!("{}/{path}", v.prefix));
-    use object_store::ObjectStoreExt;
-    let data = match rec.store().get(&key).await {
-        Ok(r) => match r.bytes().await {
-            Ok(b) => b,
-            Err(e) => {
-                tracing::warn!(object = %key, cause = %e, "cannot read a recording");
-                return unavailable("recording unreadable");
-            }
-        },
-        Err(object_store::Error::NotFound { .. }) => return not_found("file"),
+    recording_object(rec, &format!("{}/{path}", v.prefix)).await
+}
+
+/// An object of a recording (a VOD's, or a live stream's DVR window), with
+/// its content type and cache policy.
+async fn recording_object(rec: &crate::recorder::Recorder, key: &str) -> Response {
+    let data = match rec.get(key).await {
+        Ok(Some(b)) => b,
+        Ok(None) => return not_found("file"),
         Err(e) => {
             tracing::warn!(object = %key, cause = %e, "cannot read a recording");
             return unavailable("recording unreadable");
         }
     };
+    let path = key;
     let ctype = if path.ends_with(".m3u8") {
         PLAYLIST_TYPE
     } else if path.ends_with(".jpg") {

@@ -82,6 +82,13 @@ pub async fn run(
         thumbnail_interval_ms: cfg.packagerd.thumbnail_interval.0.as_millis() as i64,
         recorder: recorder.clone(),
     });
+    if let Some(r) = &recorder {
+        match r.recover(&db).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(recordings = n, "finalising recordings left by an earlier run"),
+            Err(e) => tracing::warn!(cause = %e, "cannot look for unfinished recordings"),
+        }
+    }
     let cors = if cfg.packagerd.cors_allow_origin.is_empty() {
         None
     } else {

@@ -1,17 +1,29 @@
 //! Recording: every rendition's init segments and media segments go to an
 //! object store (`object_store`; a local directory by default) as they are
-//! finished, through a queue bounded in bytes that the live path never waits
-//! on. Uploads are retried with back-off until they succeed; when the queue
-//! is full, new segments are left out of the recording and counted (in
-//! `/status`), never the live stream delayed.
+//! finished.
+//!
+//! Crash safety: a finished segment is written to local disk *before* the
+//! live playlist lists it — into the store itself when the store is the
+//! local directory, else into a spool directory from which a worker uploads
+//! it (and then deletes the spool copy). The write goes to a temporary name
+//! and is renamed into place, so a half-written file never carries a
+//! segment's name. It is a page-cache write of one segment (well under a
+//! millisecond); a SIGKILL loses nothing the page cache holds (a power cut
+//! is another matter: no fsync, by choice, on the live path). On start the
+//! spool's leftovers are uploaded and recordings of streams that ended while
+//! packagerd was down are finalised (`recover`).
+//!
+//! Uploads are retried with back-off until they succeed and never delay the
+//! live playlist; the spool's backlog is bounded in bytes (`queue_bytes`),
+//! and past it new segments are left out of the recording and counted (in
+//! `/status`). Thumbnails go through the same worker from memory.
 //!
 //! Object keys carry everything a VOD playlist needs (sequence number,
 //! duration, init, discontinuity), so a recording is rebuilt from a listing
-//! alone: stores write objects whole (the local store renames a finished
-//! temporary file into place; an S3 PUT is atomic), so whatever is listed
-//! after a crash is a complete segment. When a stream ends, `finalize`
-//! writes each rendition's VOD playlist and a multivariant playlist next to
-//! the media and registers the VOD in the database.
+//! alone; each rendition's `variant.json` keeps its codecs and picture size
+//! for the multivariant playlist. When a stream ends, `finalize` writes each
+//! rendition's VOD playlist and a multivariant playlist next to the media
+//! and registers the VOD in the database.
 
 use bytes::Bytes;
 use object_store::local::LocalFileSystem;
@@ -21,6 +33,7 @@ use stage_core::Db;
 use stage_core::db::NewVod;
 use stage_media::hls::{MediaPlaylist, SegmentEntry, Variant, render_multivariant};
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -44,19 +57,39 @@ pub struct RecordingStatus {
     pub vods: u64,
 }
 
-/// What finalising a recording needs to know about the stream.
+/// What finalising a recording needs to know about the stream (the
+/// renditions and their variants are read from the recording itself).
 #[derive(Debug, Clone)]
 pub struct Finish {
     pub stream_id: i64,
     pub title: String,
     pub started_at_ms: i64,
-    /// Renditions, `source` first, each with its variant entry (URI set by
-    /// `finalize`).
-    pub renditions: Vec<(String, Option<Variant>)>,
+}
+
+/// What a rendition's `variant.json` keeps: what the multivariant playlist
+/// says about it beyond its bit rate (which `finalize` measures).
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct VariantInfo {
+    pub codecs: Vec<String>,
+    pub resolution: Option<(u32, u32)>,
+    pub frame_rate: Option<f64>,
+}
+
+impl From<&Variant> for VariantInfo {
+    fn from(v: &Variant) -> VariantInfo {
+        VariantInfo {
+            codecs: v.codecs.clone(),
+            resolution: v.resolution,
+            frame_rate: v.frame_rate,
+        }
+    }
 }
 
 enum Job {
+    /// An object from memory (thumbnails, playlists).
     Put(ObjectPath, Bytes),
+    /// A spool file to upload (key, bytes), then delete.
+    Upload(String, u64),
     Finish(Finish),
 }
 
@@ -69,6 +102,11 @@ pub struct Recorder {
     limit: u64,
     status: Arc<Mutex<RecordingStatus>>,
     store: Arc<dyn ObjectStore>,
+    /// Where finished segments are written before they are listed.
+    spool: PathBuf,
+    /// Whether spool files are uploaded to `store` (false when the store
+    /// is the spool directory itself).
+    upload: bool,
 }
 
 /// The prefix of a stream's recording.
@@ -153,20 +191,24 @@ pub fn vod_playlist(segments: &[RecordedSegment]) -> MediaPlaylist {
 
 impl Recorder {
     /// A recorder writing under the local directory `dir` (created).
-    pub fn local(dir: &std::path::Path, limit: u64, db: Db) -> anyhow::Result<Arc<Recorder>> {
-        std::fs::create_dir_all(dir).map_err(|e| {
-            anyhow::anyhow!(
-                "config key `recording.dir`: cannot create {}: {e}",
-                dir.display()
-            )
-        })?;
+    pub fn local(dir: &Path, limit: u64, db: Db) -> anyhow::Result<Arc<Recorder>> {
+        create_dir(dir, "recording.dir")?;
         let store = LocalFileSystem::new_with_prefix(dir)
             .map_err(|e| anyhow::anyhow!("config key `recording.dir`: {}: {e}", dir.display()))?;
-        Ok(Recorder::new(Arc::new(store), limit, db))
+        Ok(Recorder::new(Arc::new(store), dir.to_path_buf(), false, limit, db))
     }
 
-    /// A recorder writing to `store`; its worker runs on the current runtime.
-    pub fn new(store: Arc<dyn ObjectStore>, limit: u64, db: Db) -> Arc<Recorder> {
+    /// A recorder writing to `store` through the local directory `spool`
+    /// (uploading from it when `upload`); its worker runs on the current
+    /// runtime. Whatever an earlier process left in the spool is queued
+    /// first.
+    pub fn new(
+        store: Arc<dyn ObjectStore>,
+        spool: PathBuf,
+        upload: bool,
+        limit: u64,
+        db: Db,
+    ) -> Arc<Recorder> {
         let (tx, rx) = mpsc::unbounded_channel();
         let jobs = Arc::new(tokio::sync::watch::Sender::new(0u64));
         let r = Arc::new(Recorder {
@@ -176,10 +218,19 @@ impl Recorder {
             limit,
             status: Arc::new(Mutex::new(RecordingStatus::default())),
             store: store.clone(),
+            spool,
+            upload,
         });
+        // The local store is its own spool: nothing to upload, and a stray
+        // temporary file there is never read as a segment.
+        for (key, len) in upload.then(|| sweep_spool(&r.spool)).unwrap_or_default() {
+            r.queued.fetch_add(len, Ordering::Relaxed);
+            r.enqueue(Job::Upload(key, len));
+        }
         tokio::spawn(worker(
             rx,
             store,
+            r.spool.clone(),
             db,
             r.queued.clone(),
             r.status.clone(),
@@ -188,9 +239,26 @@ impl Recorder {
         r
     }
 
-    /// The store recordings are in (VODs are served from it).
+    /// The store recordings are in.
     pub fn store(&self) -> Arc<dyn ObjectStore> {
         self.store.clone()
+    }
+
+    /// An object of a recording: from the spool while it waits there for
+    /// its upload, else from the store. `Ok(None)`: no such object.
+    pub async fn get(&self, key: &str) -> anyhow::Result<Option<Bytes>> {
+        if self.upload {
+            match tokio::fs::read(self.spool.join(key)).await {
+                Ok(b) => return Ok(Some(b.into())),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        match self.store.get(&ObjectPath::from(key)).await {
+            Ok(r) => Ok(Some(r.bytes().await?)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Recording state for `/status`.
@@ -200,46 +268,101 @@ impl Recorder {
         s
     }
 
-    fn put(&self, key: String, data: Bytes) -> bool {
-        let len = data.len() as u64;
-        if self.queued.load(Ordering::Relaxed) + len > self.limit {
-            return false;
+    fn note(&self, f: impl FnOnce(&mut RecordingStatus)) {
+        if let Ok(mut s) = self.status.lock() {
+            f(&mut s);
         }
-        self.queued.fetch_add(len, Ordering::Relaxed);
+    }
+
+    fn enqueue(&self, job: Job) -> bool {
         self.jobs.send_modify(|n| *n += 1);
-        if self.tx.send(Job::Put(ObjectPath::from(key), data)).is_err() {
-            self.queued.fetch_sub(len, Ordering::Relaxed);
+        if self.tx.send(job).is_err() {
             self.jobs.send_modify(|n| *n = n.saturating_sub(1));
             return false;
         }
         true
     }
 
-    /// Queues a finished segment of `rendition` (and its init segment, the
-    /// first time `init` is needed). Never waits.
+    /// Queues an object held in memory (bounded by the queue's bytes).
+    fn put(&self, key: String, data: Bytes) -> bool {
+        let len = data.len() as u64;
+        if self.queued.load(Ordering::Relaxed) + len > self.limit {
+            return false;
+        }
+        self.queued.fetch_add(len, Ordering::Relaxed);
+        if !self.enqueue(Job::Put(ObjectPath::from(key), data)) {
+            self.queued.fetch_sub(len, Ordering::Relaxed);
+            return false;
+        }
+        true
+    }
+
+    /// Writes an object to local disk now (temporary name, then renamed)
+    /// and, when the store is elsewhere, queues its upload.
+    fn write_now(&self, key: &str, data: &[u8]) -> std::io::Result<()> {
+        let len = data.len() as u64;
+        if self.upload && self.queued.load(Ordering::Relaxed) + len > self.limit {
+            return Err(std::io::Error::other(format!(
+                "upload backlog over recording.queue_bytes ({} bytes)",
+                self.limit
+            )));
+        }
+        write_atomic(&self.spool.join(key), data)?;
+        if self.upload {
+            self.queued.fetch_add(len, Ordering::Relaxed);
+            self.enqueue(Job::Upload(key.to_string(), len));
+        } else {
+            self.note(|s| {
+                s.objects += 1;
+                s.bytes += len;
+            });
+        }
+        Ok(())
+    }
+
+    /// Writes a finished segment of `rendition` (and its init segment and
+    /// variant description, the first time `init` is given) before the
+    /// live playlist lists it. Returns whether the segment is recorded; a
+    /// failure (a full disk, a full upload backlog) is logged and reported
+    /// in `/status`, and the live stream goes on.
     pub fn segment(
         &self,
         stream_id: i64,
         rendition: &str,
         seg: &RecordedSegment,
-        data: Bytes,
-        init: Option<Bytes>,
-    ) {
+        data: &[u8],
+        init: Option<(&[u8], VariantInfo)>,
+    ) -> bool {
         let dir = format!("{}/{rendition}", prefix(stream_id));
-        if let Some(init) = init {
-            self.put(format!("{dir}/{}", init_name(seg.init_id)), init);
-        }
         let name = segment_name(seg.seq, seg.duration, seg.init_id, seg.discontinuity);
-        if !self.put(format!("{dir}/{name}"), data) {
-            if let Ok(mut s) = self.status.lock() {
-                s.dropped += 1;
+        let mut written = Ok(());
+        if let Some((init, variant)) = init {
+            let json = serde_json::to_vec(&variant).unwrap_or_default();
+            written = self
+                .write_now(&format!("{dir}/{}", init_name(seg.init_id)), init)
+                .and_then(|_| self.write_now(&format!("{dir}/variant.json"), &json));
+        }
+        let written = written.and_then(|_| self.write_now(&format!("{dir}/{name}"), data));
+        match written {
+            Ok(()) => {
+                self.note(|s| s.error = None);
+                true
             }
-            tracing::warn!(
-                stream = stream_id,
-                rendition,
-                seq = seg.seq,
-                "recording queue full; segment left out of the recording"
-            );
+            Err(e) => {
+                let msg = e.to_string();
+                tracing::warn!(
+                    stream = stream_id,
+                    rendition,
+                    seq = seg.seq,
+                    cause = %msg,
+                    "segment left out of the recording"
+                );
+                self.note(|s| {
+                    s.dropped += 1;
+                    s.error = Some(msg);
+                });
+                false
+            }
         }
     }
 
@@ -256,10 +379,42 @@ impl Recorder {
 
     /// Finalises the stream's VOD once everything queued before is written.
     pub fn finish(&self, f: Finish) {
-        self.jobs.send_modify(|n| *n += 1);
-        if self.tx.send(Job::Finish(f)).is_err() {
-            self.jobs.send_modify(|n| *n = n.saturating_sub(1));
+        self.enqueue(Job::Finish(f));
+    }
+
+    /// Finalises the recordings of streams that ended while no packagerd
+    /// was running (killed, or stopped with the stream live): every
+    /// recording in the store without a VOD whose stream is over. Queued
+    /// behind the spool's leftovers, so those are in the VOD.
+    pub async fn recover(&self, db: &Db) -> anyhow::Result<usize> {
+        let listed = self.store.list_with_delimiter(None).await?;
+        let mut n = 0;
+        for p in listed.common_prefixes {
+            let Some(id) = p
+                .as_ref()
+                .strip_prefix('s')
+                .and_then(|x| x.parse::<i64>().ok())
+            else {
+                continue;
+            };
+            let Some(stream) = db.stream(id).await? else {
+                continue;
+            };
+            if stream.status == "live" || db.vod_for_stream(id).await?.is_some() {
+                continue;
+            }
+            tracing::info!(
+                stream = id,
+                "recording of a stream that ended while packagerd was down; finalising"
+            );
+            self.finish(Finish {
+                stream_id: id,
+                title: stream.title.clone(),
+                started_at_ms: stream.started_at.unwrap_or_default(),
+            });
+            n += 1;
         }
+        Ok(n)
     }
 
     /// Waits (at most `limit`) until everything queued is written: at
@@ -272,9 +427,58 @@ impl Recorder {
     }
 }
 
+fn create_dir(dir: &Path, key: &str) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir)
+        .map_err(|e| anyhow::anyhow!("config key `{key}`: cannot create {}: {e}", dir.display()))
+}
+
+/// Writes `data` to `path` whole or not at all: a temporary file beside it
+/// (a name no listing reads as a segment) renamed into place.
+fn write_atomic(path: &Path, data: &[u8]) -> std::io::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    let r = std::fs::write(&tmp, data).and_then(|_| std::fs::rename(&tmp, path));
+    if r.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    r
+}
+
+/// Removes the temporary files a killed process left in the upload spool
+/// and returns the files still waiting for upload (key, bytes), in order.
+fn sweep_spool(spool: &Path) -> Vec<(String, u64)> {
+    let mut out = Vec::new();
+    let mut stack = vec![spool.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            let path = e.path();
+            let Ok(meta) = e.metadata() else { continue };
+            if meta.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|x| x == "tmp") {
+                let _ = std::fs::remove_file(&path);
+            } else if let Ok(rel) = path.strip_prefix(spool)
+                && let Some(key) = rel.to_str()
+            {
+                out.push((key.to_string(), meta.len()));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
 async fn worker(
     mut rx: mpsc::UnboundedReceiver<Job>,
     store: Arc<dyn ObjectStore>,
+    spool: PathBuf,
     db: Db,
     queued: Arc<AtomicU64>,
     status: Arc<Mutex<RecordingStatus>>,
@@ -285,31 +489,55 @@ async fn worker(
             f(&mut s);
         }
     };
+    // Writes one object, retrying with back-off until the store takes it.
+    let put = |path: ObjectPath, data: Bytes| {
+        let store = store.clone();
+        async move {
+            let len = data.len() as u64;
+            let mut backoff = Duration::from_millis(200);
+            loop {
+                match store.put(&path, data.clone().into()).await {
+                    Ok(_) => {
+                        note(&|s| {
+                            s.objects += 1;
+                            s.bytes += len;
+                            s.error = None;
+                        });
+                        return;
+                    }
+                    Err(e) => {
+                        let msg = e.to_string();
+                        tracing::warn!(object = %path, cause = %msg, retry_in = ?backoff, "recording write failed; retrying");
+                        note(&|s| {
+                            s.retries += 1;
+                            s.error = Some(msg.clone());
+                        });
+                        tokio::time::sleep(backoff).await;
+                        backoff = (backoff * 2).min(Duration::from_secs(10));
+                    }
+                }
+            }
+        }
+    };
     while let Some(job) = rx.recv().await {
         match job {
             Job::Put(path, data) => {
                 let len = data.len() as u64;
-                let mut backoff = Duration::from_millis(200);
-                loop {
-                    match store.put(&path, data.clone().into()).await {
-                        Ok(_) => {
-                            note(&|s| {
-                                s.objects += 1;
-                                s.bytes += len;
-                                s.error = None;
-                            });
-                            break;
+                put(path, data).await;
+                queued.fetch_sub(len, Ordering::Relaxed);
+            }
+            Job::Upload(key, len) => {
+                let file = spool.join(&key);
+                match tokio::fs::read(&file).await {
+                    Ok(data) => {
+                        put(ObjectPath::from(key.as_str()), data.into()).await;
+                        if let Err(e) = tokio::fs::remove_file(&file).await {
+                            tracing::warn!(file = %file.display(), cause = %e, "cannot remove an uploaded spool file");
                         }
-                        Err(e) => {
-                            let msg = e.to_string();
-                            tracing::warn!(object = %path, cause = %msg, retry_in = ?backoff, "recording write failed; retrying");
-                            note(&|s| {
-                                s.retries += 1;
-                                s.error = Some(msg.clone());
-                            });
-                            tokio::time::sleep(backoff).await;
-                            backoff = (backoff * 2).min(Duration::from_secs(10));
-                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(file = %file.display(), cause = %e, "spool file unreadable; left out of the recording");
+                        note(&|s| s.error = Some(format!("spool {}: {e}", file.display())));
                     }
                 }
                 queued.fetch_sub(len, Ordering::Relaxed);
@@ -334,6 +562,19 @@ async fn worker(
     }
 }
 
+/// Peak and average bits per second of a rendition's recorded segments.
+fn measured_bandwidth(segs: &[(RecordedSegment, u64)]) -> (u64, u64) {
+    let rate = |bytes: u64, secs: f64| (bytes as f64 * 8.0 / secs.max(0.001)).round() as u64;
+    let peak = segs
+        .iter()
+        .map(|(s, n)| rate(*n, s.duration))
+        .max()
+        .unwrap_or(0);
+    let total: u64 = segs.iter().map(|(_, n)| n).sum();
+    let secs: f64 = segs.iter().map(|(s, _)| s.duration).sum();
+    (peak, rate(total, secs))
+}
+
 /// Writes the VOD playlists of a recording from its listing and registers
 /// it; returns the VOD id and its duration (s).
 pub async fn finalize(store: &dyn ObjectStore, db: &Db, f: &Finish) -> anyhow::Result<(i64, f64)> {
@@ -343,7 +584,7 @@ pub async fn finalize(store: &dyn ObjectStore, db: &Db, f: &Finish) -> anyhow::R
         .list(Some(&ObjectPath::from(root.as_str())))
         .try_collect()
         .await?;
-    let mut per: BTreeMap<String, Vec<RecordedSegment>> = BTreeMap::new();
+    let mut per: BTreeMap<String, Vec<(RecordedSegment, u64)>> = BTreeMap::new();
     let mut thumbs = Vec::new();
     let mut bytes = 0u64;
     for m in &listed {
@@ -351,12 +592,14 @@ pub async fn finalize(store: &dyn ObjectStore, db: &Db, f: &Finish) -> anyhow::R
         let [_, dir, name] = parts[..] else {
             continue;
         };
-        bytes += m.size;
         if dir == "thumbs" && name.ends_with(".jpg") {
             thumbs.push(format!("thumbs/{name}"));
         } else if let Some(s) = parse_segment_name(name) {
-            per.entry(dir.to_string()).or_default().push(s);
+            per.entry(dir.to_string()).or_default().push((s, m.size));
+        } else if !name.ends_with(".mp4") {
+            continue;
         }
+        bytes += m.size;
     }
     // The poster: the second thumbnail (past the first seconds, which are
     // often a title card or black), else the first.
@@ -366,12 +609,30 @@ pub async fn finalize(store: &dyn ObjectStore, db: &Db, f: &Finish) -> anyhow::R
         .or(thumbs.first())
         .cloned()
         .unwrap_or_default();
+    let mut renditions = Vec::new();
+    for (name, segs) in &per {
+        let info: VariantInfo = match store
+            .get(&ObjectPath::from(format!("{root}/{name}/variant.json")))
+            .await
+        {
+            Ok(r) => serde_json::from_slice(&r.bytes().await?).unwrap_or_default(),
+            Err(_) => VariantInfo::default(),
+        };
+        renditions.push((name, segs, info));
+    }
+    // `source` first (players start on the first), then by picture height.
+    renditions.sort_by_key(|(name, _, info)| {
+        (
+            *name != "source",
+            std::cmp::Reverse(info.resolution.map_or(0, |r| r.1)),
+        )
+    });
     let mut variants = Vec::new();
     let mut names = Vec::new();
     let mut duration = 0.0;
-    for (name, variant) in &f.renditions {
-        let Some(segs) = per.get(name) else { continue };
-        let playlist = vod_playlist(segs);
+    for (name, segs, info) in renditions {
+        let list: Vec<RecordedSegment> = segs.iter().map(|(s, _)| s.clone()).collect();
+        let playlist = vod_playlist(&list);
         let total: f64 = playlist.segments.iter().map(|s| s.duration).sum();
         if name == "source" || duration == 0.0 {
             duration = total;
@@ -382,12 +643,15 @@ pub async fn finalize(store: &dyn ObjectStore, db: &Db, f: &Finish) -> anyhow::R
                 Bytes::from(playlist.render_vod()).into(),
             )
             .await?;
-        if let Some(v) = variant {
-            variants.push(Variant {
-                uri: format!("{name}/vod.m3u8"),
-                ..v.clone()
-            });
-        }
+        let (bandwidth, average) = measured_bandwidth(segs);
+        variants.push(Variant {
+            bandwidth,
+            average_bandwidth: Some(average),
+            codecs: info.codecs,
+            resolution: info.resolution,
+            frame_rate: info.frame_rate,
+            uri: format!("{name}/vod.m3u8"),
+        });
         names.push(name.clone());
     }
     if names.is_empty() {
@@ -496,52 +760,140 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn queued_segments_are_written_and_drain_waits_for_them() {
-        let dir = tempfile::tempdir().unwrap();
-        let r = recorder(dir.path(), 1 << 30).await;
-        for seq in 0..40 {
-            let init = (seq == 0).then(|| Bytes::from_static(b"init"));
-            r.segment(
-                9,
-                "source",
-                &seg(seq),
-                Bytes::from(vec![seq as u8; 10_000]),
-                init,
-            );
+    fn variant() -> VariantInfo {
+        VariantInfo {
+            codecs: vec!["avc1.64001f".into(), "mp4a.40.2".into()],
+            resolution: Some((1280, 720)),
+            frame_rate: Some(30.0),
         }
-        assert!(r.drain(Duration::from_secs(10)).await, "not drained");
-        let st = r.status();
-        assert_eq!(
-            (st.objects, st.bytes, st.queued_bytes, st.dropped),
-            (41, 400_004, 0, 0)
-        );
-        let on_disk = std::fs::read_dir(dir.path().join("rec/s9/source"))
-            .unwrap()
-            .count();
-        assert_eq!(on_disk, 41);
-        let back = std::fs::read(
-            dir.path()
-                .join("rec/s9/source")
-                .join(segment_name(7, 2.0, 0, false)),
-        )
-        .unwrap();
-        assert_eq!(back, vec![7u8; 10_000]);
     }
 
     #[tokio::test]
-    async fn a_full_queue_leaves_segments_out_and_never_waits() {
+    async fn segments_are_on_disk_before_segment_returns() {
         let dir = tempfile::tempdir().unwrap();
-        // Room for two segments.
-        let r = recorder(dir.path(), 25_000).await;
-        let t0 = std::time::Instant::now();
-        for seq in 0..200 {
-            r.segment(3, "source", &seg(seq), Bytes::from(vec![0u8; 10_000]), None);
+        let r = recorder(dir.path(), 1 << 30).await;
+        for seq in 0..40 {
+            let init = (seq == 0).then(|| (&b"init"[..], variant()));
+            assert!(r.segment(9, "source", &seg(seq), &vec![seq as u8; 10_000], init));
+            // Written whole, under its own name, at once: nothing queued.
+            let back = std::fs::read(
+                dir.path()
+                    .join("rec/s9/source")
+                    .join(segment_name(seq, 2.0, 0, false)),
+            )
+            .unwrap();
+            assert_eq!(back, vec![seq as u8; 10_000]);
         }
-        assert!(t0.elapsed() < Duration::from_millis(500), "queueing waited");
+        let st = r.status();
+        // 40 segments, the init and variant.json.
+        assert_eq!((st.objects, st.queued_bytes, st.dropped), (42, 0, 0));
+        let names: Vec<String> = std::fs::read_dir(dir.path().join("rec/s9/source"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert_eq!(names.len(), 42, "{names:?}");
+        assert!(!names.iter().any(|n| n.ends_with(".tmp")), "{names:?}");
+    }
+
+    /// A recorder uploading from a spool to a store in another directory.
+    async fn uploading(dir: &std::path::Path, limit: u64) -> (Arc<Recorder>, Db) {
+        let url = format!("sqlite://{}?mode=rwc", dir.join("t.db").display());
+        let db = Db::connect(&url, 1, Duration::from_secs(5)).await.unwrap();
+        db.migrate().await.unwrap();
+        std::fs::create_dir_all(dir.join("store")).unwrap();
+        let store = Arc::new(LocalFileSystem::new_with_prefix(dir.join("store")).unwrap());
+        let r = Recorder::new(store, dir.join("spool"), true, limit, db.clone());
+        (r, db)
+    }
+
+    #[tokio::test]
+    async fn spooled_segments_are_uploaded_and_served_meanwhile() {
+        let dir = tempfile::tempdir().unwrap();
+        let (r, _db) = uploading(dir.path(), 1 << 30).await;
+        for seq in 0..10 {
+            let init = (seq == 0).then(|| (&b"init"[..], variant()));
+            assert!(r.segment(4, "source", &seg(seq), &vec![seq as u8; 1000], init));
+        }
+        // Readable at once (from the spool, before any upload ran).
+        let key = format!("s4/source/{}", segment_name(3, 2.0, 0, false));
+        assert_eq!(r.get(&key).await.unwrap().unwrap(), vec![3u8; 1000]);
+        assert!(r.drain(Duration::from_secs(10)).await);
+        assert!(dir.path().join("store").join(&key).exists());
+        assert!(!dir.path().join("spool").join(&key).exists());
+        assert_eq!(r.get(&key).await.unwrap().unwrap(), vec![3u8; 1000]);
+        assert_eq!(r.status().objects, 12);
+    }
+
+    #[tokio::test]
+    async fn a_spool_left_by_a_killed_process_is_uploaded_on_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path().join("spool/s5/source");
+        std::fs::create_dir_all(&src).unwrap();
+        std::fs::write(src.join(segment_name(0, 2.0, 0, false)), b"whole").unwrap();
+        // A write the kill interrupted: never a segment.
+        std::fs::write(src.join(format!("{}.tmp", segment_name(1, 2.0, 0, false))), b"ha").unwrap();
+        let (r, _db) = uploading(dir.path(), 1 << 30).await;
+        assert!(r.drain(Duration::from_secs(10)).await);
+        let store = dir.path().join("store/s5/source");
+        assert_eq!(
+            std::fs::read(store.join(segment_name(0, 2.0, 0, false))).unwrap(),
+            b"whole"
+        );
+        assert_eq!(std::fs::read_dir(&store).unwrap().count(), 1);
+        assert_eq!(std::fs::read_dir(&src).unwrap().count(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_full_upload_backlog_leaves_segments_out_and_never_waits() {
+        let dir = tempfile::tempdir().unwrap();
+        // Room for two segments waiting for upload.
+        let (r, _db) = uploading(dir.path(), 25_000).await;
+        let t0 = std::time::Instant::now();
+        let recorded = (0..200)
+            .filter(|&seq| r.segment(3, "source", &seg(seq), &[0u8; 10_000], None))
+            .count() as u64;
+        assert!(t0.elapsed() < Duration::from_secs(2), "recording waited");
+        // Reported until an upload succeeds again.
+        let st = r.status();
+        assert!(st.error.as_deref().is_some_and(|e| e.contains("queue_bytes")), "{st:?}");
         assert!(r.drain(Duration::from_secs(10)).await);
         let st = r.status();
-        assert_eq!(st.objects + st.dropped, 200, "{st:?}");
+        assert_eq!((st.objects, st.objects + st.dropped), (recorded, 200), "{st:?}");
         assert!(st.dropped > 0, "{st:?}");
+        assert_eq!(st.error, None, "{st:?}");
+    }
+
+    #[tokio::test]
+    async fn recover_finalises_streams_that_ended_while_packagerd_was_down() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+        let db = Db::connect(&url, 1, Duration::from_secs(5)).await.unwrap();
+        db.migrate().await.unwrap();
+        let owner = db.ensure_owner("o").await.unwrap();
+        let ch = db
+            .create_channel(owner, "c", false, "h")
+            .await
+            .unwrap();
+        let ended = db.start_stream(&ch).await.unwrap();
+        let r = Recorder::local(&dir.path().join("rec"), 1 << 30, db.clone()).unwrap();
+        for seq in 0..3 {
+            let init = (seq == 0).then(|| (&b"init"[..], variant()));
+            assert!(r.segment(ended.id, "source", &seg(seq), &[1u8; 500], init));
+        }
+        // Still live: left for its stream's end.
+        assert_eq!(r.recover(&db).await.unwrap(), 0);
+        db.end_stream(ended.id).await.unwrap();
+        assert_eq!(r.recover(&db).await.unwrap(), 1);
+        assert!(r.drain(Duration::from_secs(10)).await);
+        let vod = db.vod_for_stream(ended.id).await.unwrap().expect("a VOD");
+        let v = db.vod(vod).await.unwrap().unwrap();
+        assert_eq!(v.duration_ms, 6000);
+        let index = std::fs::read_to_string(dir.path().join(format!("rec/s{}/index.m3u8", ended.id))).unwrap();
+        assert!(
+            index.contains("CODECS=\"avc1.64001f,mp4a.40.2\",RESOLUTION=1280x720"),
+            "{index}"
+        );
+        // Once finalised, not again.
+        assert_eq!(r.recover(&db).await.unwrap(), 0);
     }
 }

@@ -402,7 +402,8 @@ impl Recorded {
                 continue;
             }
             let init = if self.inits.insert((rendition.to_string(), s.init_id)) {
-                seg.inits().get(&s.init_id).cloned()
+                let variant: crate::recorder::VariantInfo = seg.variant("").map(|v| (&v).into()).unwrap_or_default();
+                seg.inits().get(&s.init_id).map(|i| (i.clone(), variant))
             } else {
                 None
             };
@@ -415,8 +416,8 @@ impl Recorded {
                     init_id: s.init_id,
                     discontinuity: s.entry.discontinuity,
                 },
-                s.data.clone(),
-                init,
+                &s.data,
+                init.as_ref().map(|(i, v)| (&i[..], v.clone())),
             );
             self.last.insert(rendition.to_string(), s.entry.seq);
         }
@@ -792,17 +793,10 @@ async fn run_stream(
         publish(&seg, &mut done, &mut rungs);
     }
     if let Some(r) = &registry.settings.recorder {
-        let mut renditions = vec![("source".to_string(), seg.variant("source"))];
-        for (name, s) in rungs.names.iter().zip(&rungs.segs) {
-            if let Some(s) = s {
-                renditions.push((name.clone(), s.variant(name)));
-            }
-        }
         r.finish(crate::recorder::Finish {
             stream_id: info.stream_id,
             title: info.title.clone(),
             started_at_ms: info.started_at_ms,
-            renditions,
         });
     }
     tokio::time::sleep(LINGER).await;
