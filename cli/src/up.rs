@@ -201,7 +201,9 @@ impl Supervisor {
             tokio::select! {
                 status = child.wait() => {
                     let how = status.map(|s| s.to_string()).unwrap_or_else(|e| e.to_string());
-                    if started.elapsed() > Duration::from_secs(30) {
+                    // A daemon that ran a while is restarted at once; one
+                    // that dies on start is backed off.
+                    if started.elapsed() > Duration::from_secs(3) {
                         backoff = Duration::from_millis(200);
                     }
                     eprintln!("stagectl: {} exited ({how}); restarting in {:?} (log: {})", self.name, backoff, self.log.display());

@@ -85,7 +85,10 @@ pub async fn run(
     if let Some(r) = &recorder {
         match r.recover(&db).await {
             Ok(0) => {}
-            Ok(n) => tracing::info!(recordings = n, "finalising recordings left by an earlier run"),
+            Ok(n) => tracing::info!(
+                recordings = n,
+                "finalising recordings left by an earlier run"
+            ),
             Err(e) => tracing::warn!(cause = %e, "cannot look for unfinished recordings"),
         }
     }

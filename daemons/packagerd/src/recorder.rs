@@ -195,7 +195,13 @@ impl Recorder {
         create_dir(dir, "recording.dir")?;
         let store = LocalFileSystem::new_with_prefix(dir)
             .map_err(|e| anyhow::anyhow!("config key `recording.dir`: {}: {e}", dir.display()))?;
-        Ok(Recorder::new(Arc::new(store), dir.to_path_buf(), false, limit, db))
+        Ok(Recorder::new(
+            Arc::new(store),
+            dir.to_path_buf(),
+            false,
+            limit,
+            db,
+        ))
     }
 
     /// A recorder writing to `store` through the local directory `spool`
@@ -831,7 +837,11 @@ mod tests {
         std::fs::create_dir_all(&src).unwrap();
         std::fs::write(src.join(segment_name(0, 2.0, 0, false)), b"whole").unwrap();
         // A write the kill interrupted: never a segment.
-        std::fs::write(src.join(format!("{}.tmp", segment_name(1, 2.0, 0, false))), b"ha").unwrap();
+        std::fs::write(
+            src.join(format!("{}.tmp", segment_name(1, 2.0, 0, false))),
+            b"ha",
+        )
+        .unwrap();
         let (r, _db) = uploading(dir.path(), 1 << 30).await;
         assert!(r.drain(Duration::from_secs(10)).await);
         let store = dir.path().join("store/s5/source");
@@ -855,10 +865,19 @@ mod tests {
         assert!(t0.elapsed() < Duration::from_secs(2), "recording waited");
         // Reported until an upload succeeds again.
         let st = r.status();
-        assert!(st.error.as_deref().is_some_and(|e| e.contains("queue_bytes")), "{st:?}");
+        assert!(
+            st.error
+                .as_deref()
+                .is_some_and(|e| e.contains("queue_bytes")),
+            "{st:?}"
+        );
         assert!(r.drain(Duration::from_secs(10)).await);
         let st = r.status();
-        assert_eq!((st.objects, st.objects + st.dropped), (recorded, 200), "{st:?}");
+        assert_eq!(
+            (st.objects, st.objects + st.dropped),
+            (recorded, 200),
+            "{st:?}"
+        );
         assert!(st.dropped > 0, "{st:?}");
         assert_eq!(st.error, None, "{st:?}");
     }
@@ -870,10 +889,7 @@ mod tests {
         let db = Db::connect(&url, 1, Duration::from_secs(5)).await.unwrap();
         db.migrate().await.unwrap();
         let owner = db.ensure_owner("o").await.unwrap();
-        let ch = db
-            .create_channel(owner, "c", false, "h")
-            .await
-            .unwrap();
+        let ch = db.create_channel(owner, "c", false, "h").await.unwrap();
         let ended = db.start_stream(&ch).await.unwrap();
         let r = Recorder::local(&dir.path().join("rec"), 1 << 30, db.clone()).unwrap();
         for seq in 0..3 {
@@ -888,7 +904,9 @@ mod tests {
         let vod = db.vod_for_stream(ended.id).await.unwrap().expect("a VOD");
         let v = db.vod(vod).await.unwrap().unwrap();
         assert_eq!(v.duration_ms, 6000);
-        let index = std::fs::read_to_string(dir.path().join(format!("rec/s{}/index.m3u8", ended.id))).unwrap();
+        let index =
+            std::fs::read_to_string(dir.path().join(format!("rec/s{}/index.m3u8", ended.id)))
+                .unwrap();
         assert!(
             index.contains("CODECS=\"avc1.64001f,mp4a.40.2\",RESOLUTION=1280x720"),
             "{index}"

@@ -402,7 +402,8 @@ impl Recorded {
                 continue;
             }
             let init = if self.inits.insert((rendition.to_string(), s.init_id)) {
-                let variant: crate::recorder::VariantInfo = seg.variant("").map(|v| (&v).into()).unwrap_or_default();
+                let variant: crate::recorder::VariantInfo =
+                    seg.variant("").map(|v| (&v).into()).unwrap_or_default();
                 seg.inits().get(&s.init_id).map(|i| (i.clone(), variant))
             } else {
                 None
@@ -440,7 +441,8 @@ struct Rungs {
     segs: Vec<Option<Segmenter>>,
     done: Vec<Completed>,
     new_segmenter: NewSegmenter,
-    input: Option<mpsc::Sender<LinkMessage>>,
+    /// Media for the transcoder, with when packagerd received it (Unix ms).
+    input: Option<mpsc::Sender<(LinkMessage, i64)>>,
     output: Option<mpsc::Receiver<(usize, LinkMessage)>>,
     status: Arc<std::sync::Mutex<TranscodeStatus>>,
     resync: Arc<std::sync::atomic::AtomicBool>,
@@ -491,7 +493,7 @@ impl Rungs {
     /// source is never held up by its renditions.
     fn feed(&mut self, msg: &LinkMessage) {
         let Some(tx) = &self.input else { return };
-        match tx.try_send(msg.clone()) {
+        match tx.try_send((msg.clone(), stage_core::time::now_ms())) {
             Ok(()) => {}
             Err(mpsc::error::TrySendError::Full(_)) => {
                 self.resync
@@ -534,7 +536,7 @@ impl Rungs {
 fn transcode_thread(
     ladder: Ladder,
     (target_ms, part_ms): (i64, i64),
-    mut input: mpsc::Receiver<LinkMessage>,
+    mut input: mpsc::Receiver<(LinkMessage, i64)>,
     output: mpsc::Sender<(usize, LinkMessage)>,
     status: Arc<std::sync::Mutex<TranscodeStatus>>,
     resync: Arc<std::sync::atomic::AtomicBool>,
@@ -555,15 +557,18 @@ fn transcode_thread(
             f(&mut s);
         }
     };
-    while let Some(msg) = input.blocking_recv() {
+    while let Some((msg, received_ms)) = input.blocking_recv() {
         if resync.swap(false, std::sync::atomic::Ordering::Relaxed) {
             tracing::warn!(
                 "transcoder input queue full; frames dropped, resuming at the next keyframe"
             );
             t.resync();
         }
-        if let LinkMessage::Video(f) = &msg {
-            let lag = stage_core::time::now_ms() - f.wallclock_ms;
+        if matches!(msg, LinkMessage::Video(_)) {
+            // How long the frame waited for the transcoder here. Not its
+            // age since ingest: a resumed stream (packagerd restarted)
+            // starts with ingestd's cached GOP, seconds old on arrival.
+            let lag = stage_core::time::now_ms() - received_ms;
             let settled = last_drop.is_none_or(|d| d.elapsed() > Duration::from_secs(3));
             if lag > MAX_TRANSCODE_LAG_MS
                 && settled
