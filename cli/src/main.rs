@@ -2,6 +2,7 @@
 
 mod channel;
 mod client;
+mod export;
 mod output;
 mod status;
 mod up;

@@ -30,6 +30,16 @@ pub enum VodCmd {
     Unpublish { id: i64 },
     /// Delete the recording's objects and its row.
     Delete { id: i64 },
+    /// Write one rendition into a single MP4 file (remuxed, not re-encoded).
+    Export {
+        id: i64,
+        /// The file to write (default: vod-ID.mp4 here).
+        #[arg(short, long)]
+        output: Option<std::path::PathBuf>,
+        /// Which rendition (see `vod show`).
+        #[arg(long, default_value = "source")]
+        rendition: String,
+    },
 }
 
 /// The public view plus what operators see: publication, objects, player.
@@ -126,6 +136,87 @@ pub async fn run(cfg: &Config, out: &Output, cmd: VodCmd) -> anyhow::Result<Exit
                     }
                 )
             });
+        }
+        VodCmd::Export {
+            id,
+            output,
+            rendition,
+        } => {
+            let v = vod(&db, id).await?;
+            let renditions: Vec<&str> = v.renditions.split(',').collect();
+            if !renditions.contains(&rendition.as_str()) {
+                anyhow::bail!(
+                    "VOD {id} has no rendition `{rendition}` (it has: {})",
+                    renditions.join(", ")
+                );
+            }
+            let playlist = cfg
+                .recordings_dir()
+                .join(&v.prefix)
+                .join(&rendition)
+                .join("vod.m3u8");
+            if !playlist.exists() {
+                anyhow::bail!(
+                    "VOD {id}: {} is missing from the recording",
+                    playlist.display()
+                );
+            }
+            let target = output.unwrap_or_else(|| format!("vod-{id}.mp4").into());
+            // Written under a temporary name, renamed when complete: an
+            // interrupted export leaves no file that looks finished.
+            let mut partial = target.as_os_str().to_owned();
+            partial.push(".partial");
+            let partial = std::path::PathBuf::from(partial);
+            let total_ms = v.duration_ms.max(1) as u64;
+            let (p2, pl) = (partial.clone(), playlist.clone());
+            let json = out.json;
+            let done = tokio::task::spawn_blocking(move || {
+                // Drawn on stderr when it is a terminal (and not for --json).
+                let bar = if json {
+                    indicatif::ProgressBar::hidden()
+                } else {
+                    indicatif::ProgressBar::new(total_ms)
+                };
+                bar.set_style(
+                    indicatif::ProgressStyle::with_template(
+                        "{bar:40} {percent:>3}% {msg} ({elapsed}, {eta} left)",
+                    )
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+                );
+                let r = crate::export::remux(&pl, &p2, &|secs| {
+                    bar.set_position(((secs * 1000.0) as u64).min(total_ms));
+                    bar.set_message(duration((secs * 1000.0) as i64));
+                });
+                bar.finish_and_clear();
+                r
+            })
+            .await?;
+            let done = match done {
+                Ok(d) => d,
+                Err(e) => {
+                    let _ = std::fs::remove_file(&partial);
+                    return Err(e);
+                }
+            };
+            std::fs::rename(&partial, &target)?;
+            out.emit(
+                &serde_json::json!({
+                    "vod": id,
+                    "rendition": rendition,
+                    "file": target.display().to_string(),
+                    "bytes": done.bytes,
+                    "duration_s": done.duration_s,
+                    "packets": done.packets,
+                }),
+                || {
+                    format!(
+                        "VOD {id} ({rendition}) written to {}: {:.1} MB, {}.\n",
+                        target.display(),
+                        done.bytes as f64 / 1e6,
+                        duration((done.duration_s * 1000.0) as i64)
+                    )
+                },
+            );
         }
         VodCmd::Delete { id } => {
             let v = vod(&db, id).await?;

@@ -229,7 +229,12 @@ impl Recorder {
         });
         // The local store is its own spool: nothing to upload, and a stray
         // temporary file there is never read as a segment.
-        for (key, len) in upload.then(|| sweep_spool(&r.spool)).unwrap_or_default() {
+        let leftovers = if upload {
+            sweep_spool(&r.spool)
+        } else {
+            Vec::new()
+        };
+        for (key, len) in leftovers {
             r.queued.fetch_add(len, Ordering::Relaxed);
             r.enqueue(Job::Upload(key, len));
         }

@@ -159,6 +159,58 @@ async fn a_finished_stream_becomes_a_vod_of_every_rendition() {
         let (code, _, err) = stack.stagectl(&["vod", "publish", &id.to_string()]);
         assert_eq!(code, 0, "{err}");
         assert!(stack.get_json(&format!("/vods/{id}")).await.is_some());
+        // export: one MP4 file, remuxed, of the right duration.
+        let mp4 = stack.dir.path().join("export.mp4");
+        let exported = stack.stagectl_json(&[
+            "vod",
+            "export",
+            &id.to_string(),
+            "-o",
+            mp4.to_str().unwrap(),
+        ]);
+        assert_eq!(exported["file"], mp4.to_str().unwrap(), "{exported}");
+        let v = ffprobe_json(&[
+            "-show_entries",
+            "stream=codec_type,codec_name,height:format=duration,format_name",
+            mp4.to_str().unwrap(),
+        ])
+        .unwrap();
+        assert!(
+            v["format"]["format_name"].as_str().unwrap().contains("mp4"),
+            "{v}"
+        );
+        let d: f64 = v["format"]["duration"].as_str().unwrap().parse().unwrap();
+        assert!(
+            (d - secs as f64).abs() <= 1.0,
+            "export: {d} s of {secs}: {v}"
+        );
+        let kinds: Vec<(&str, &str)> = v["streams"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                (
+                    s["codec_type"].as_str().unwrap(),
+                    s["codec_name"].as_str().unwrap(),
+                )
+            })
+            .collect();
+        assert!(
+            kinds.contains(&("video", "h264")) && kinds.contains(&("audio", "aac")),
+            "{v}"
+        );
+        assert_eq!(
+            std::fs::metadata(&mp4).unwrap().len(),
+            exported["bytes"].as_u64().unwrap()
+        );
+        // A rendition the VOD lacks is a clear error; no file is left.
+        let (code, _, err) =
+            stack.stagectl(&["vod", "export", &id.to_string(), "--rendition", "4k"]);
+        assert_ne!(code, 0);
+        assert!(
+            err.contains("no rendition `4k`") && err.contains("source, 480p, 360p"),
+            "{err}"
+        );
         let deleted = stack.stagectl_json(&["vod", "delete", &id.to_string()]);
         assert!(deleted["objects"].as_u64().unwrap() >= 3 * 10, "{deleted}");
         assert!(stack.get_json(&format!("/vods/{id}")).await.is_none());
