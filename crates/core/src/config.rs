@@ -414,6 +414,9 @@ pub struct RecordingConfig {
     /// Media waiting for the store (bytes) before new segments are dropped
     /// from the recording (reported): the live stream never waits.
     pub queue_bytes: u64,
+    /// Cloud DVR: how much of a live broadcast its playlist lets viewers
+    /// rewind (served from the recording); "0s": only the live window.
+    pub dvr_window: HumanDuration,
 }
 
 impl Default for RecordingConfig {
@@ -422,6 +425,7 @@ impl Default for RecordingConfig {
             enabled: true,
             dir: PathBuf::new(),
             queue_bytes: 256 << 20,
+            dvr_window: HumanDuration(Duration::from_secs(2 * 3600)),
         }
     }
 }
@@ -525,6 +529,12 @@ impl Config {
             return Err(bad(
                 "packagerd.thumbnail_interval",
                 "must be between 1s and 10m",
+            ));
+        }
+        if self.recording.dvr_window.0 > Duration::from_secs(48 * 3600) {
+            return Err(bad(
+                "recording.dvr_window",
+                "must be at most 48h (a broadcast longer than that is rewound from its start no further)",
             ));
         }
         if self.database.max_connections == 0 {

@@ -73,6 +73,65 @@ pub struct MediaPlaylist {
     pub ended: bool,
     /// LL-HLS parts, server control and preload hint; `None` renders plain HLS.
     pub low_latency: Option<LowLatency>,
+    /// Segments listed before `segments`, already rendered: a long DVR
+    /// window changes once a segment, while the playlist is rendered at
+    /// every part.
+    pub head: Option<std::sync::Arc<RenderedSegments>>,
+}
+
+/// Playlist entries rendered once (see `MediaPlaylist::head`).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct RenderedSegments {
+    pub text: String,
+    pub count: usize,
+    pub first_seq: u64,
+    /// Their total and longest durations (s).
+    pub secs: f64,
+    pub longest: f64,
+    pub all_independent: bool,
+    /// The EXT-X-MAP in force after them.
+    pub last_map: Option<String>,
+}
+
+impl RenderedSegments {
+    /// Renders `entries` (in order, none empty) as a playlist would list
+    /// them.
+    pub fn new<'a>(entries: impl IntoIterator<Item = &'a SegmentEntry>) -> RenderedSegments {
+        let mut r = RenderedSegments {
+            all_independent: true,
+            ..Default::default()
+        };
+        for s in entries {
+            if r.count == 0 {
+                r.first_seq = s.seq;
+            }
+            r.count += 1;
+            r.secs += s.duration;
+            r.longest = r.longest.max(s.duration);
+            r.all_independent &= s.independent;
+            write_segment(&mut r.text, s, &mut r.last_map);
+        }
+        r
+    }
+}
+
+/// Writes one segment's lines (a discontinuity, its map when it changes,
+/// its date, its parts, EXTINF and URI).
+fn write_segment(out: &mut String, s: &SegmentEntry, map: &mut Option<String>) {
+    // Kept on a first segment too, so the discontinuity sequence number
+    // stays consistent as it slides out.
+    if s.discontinuity {
+        out.push_str("#EXT-X-DISCONTINUITY\n");
+    }
+    if map.as_deref() != Some(s.map_uri.as_str()) {
+        let _ = writeln!(out, "#EXT-X-MAP:URI=\"{}\"", s.map_uri);
+        *map = Some(s.map_uri.clone());
+    }
+    if let Some(pdt) = s.program_date_time_ms {
+        let _ = writeln!(out, "#EXT-X-PROGRAM-DATE-TIME:{}", rfc3339_ms(pdt));
+    }
+    write_parts(out, &s.parts);
+    let _ = write!(out, "#EXTINF:{:.5},\n{}\n", s.duration, s.uri);
 }
 
 /// Formats Unix ms as RFC 3339 with milliseconds, UTC.
@@ -104,11 +163,12 @@ impl MediaPlaylist {
     /// keeps every segment's rounded duration at or below it), raised only
     /// when a listed segment ran longer anyway.
     pub fn target_duration_secs(&self) -> u64 {
+        let head = self.head.as_ref().map_or(0.0, |h| h.longest);
         let longest = self
             .segments
             .iter()
             .map(|s| s.duration)
-            .fold(self.target_duration, f64::max);
+            .fold(self.target_duration.max(head), f64::max);
         longest.round().max(1.0) as u64
     }
 
@@ -119,22 +179,34 @@ impl MediaPlaylist {
         6.0 * self.target_duration_secs() as f64
     }
 
-    /// How many leading segments a delta update (`_HLS_skip=YES`) omits.
+    /// How many leading segments a delta update (`_HLS_skip=YES`) omits
+    /// (the pre-rendered head goes whole or not at all).
     pub fn skippable(&self) -> usize {
         let Some(ll) = self.low_latency.as_ref().filter(|_| !self.ended) else {
             return 0;
         };
+        let head = self.head.as_ref().map_or(0, |h| h.count);
         let limit = self.can_skip_until();
         let mut from_end: f64 = ll.open_parts.iter().map(|p| p.duration).sum();
         for (i, s) in self.segments.iter().enumerate().rev() {
             // `from_end` is how far segment i's end lies from the playlist's
             // end: once that reaches the limit, it and all before it may go.
             if from_end >= limit {
-                return i + 1;
+                return head + i + 1;
             }
             from_end += s.duration;
         }
-        0
+        if from_end >= limit { head } else { 0 }
+    }
+
+    /// Segments listed, the pre-rendered head's included.
+    pub fn len(&self) -> usize {
+        self.head.as_ref().map_or(0, |h| h.count) + self.segments.len()
+    }
+
+    /// Whether nothing is listed.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 
     /// Renders the full playlist.
@@ -169,8 +241,15 @@ impl MediaPlaylist {
     }
 
     fn render_skipping(&self, skip: usize) -> String {
-        let mut out = String::with_capacity(512 + self.segments.len() * 160);
-        let first_seq = self.segments.first().map_or(0, |s| s.seq);
+        let head = self.head.as_deref().filter(|h| h.count > 0);
+        let listed_head = head.filter(|_| skip == 0);
+        let mut out = String::with_capacity(
+            512 + self.segments.len() * 160 + listed_head.map_or(0, |h| h.text.len()),
+        );
+        let first_seq = match head {
+            Some(h) => h.first_seq,
+            None => self.segments.first().map_or(0, |s| s.seq),
+        };
         let td = self.target_duration_secs();
         let version = if skip > 0 { 9 } else { 7 };
         let _ = write!(
@@ -196,28 +275,20 @@ impl MediaPlaylist {
                 self.discontinuity_sequence
             );
         }
-        if self.segments.iter().all(|s| s.independent) {
+        if self.segments.iter().all(|s| s.independent) && head.is_none_or(|h| h.all_independent) {
             out.push_str("#EXT-X-INDEPENDENT-SEGMENTS\n");
         }
         if skip > 0 {
             let _ = writeln!(out, "#EXT-X-SKIP:SKIPPED-SEGMENTS={skip}");
         }
-        let mut map: Option<&str> = None;
-        for s in &self.segments[skip.min(self.segments.len())..] {
-            // Kept on a first segment too, so the discontinuity sequence
-            // number stays consistent as it slides out.
-            if s.discontinuity {
-                out.push_str("#EXT-X-DISCONTINUITY\n");
-            }
-            if map != Some(s.map_uri.as_str()) {
-                let _ = writeln!(out, "#EXT-X-MAP:URI=\"{}\"", s.map_uri);
-                map = Some(&s.map_uri);
-            }
-            if let Some(pdt) = s.program_date_time_ms {
-                let _ = writeln!(out, "#EXT-X-PROGRAM-DATE-TIME:{}", rfc3339_ms(pdt));
-            }
-            write_parts(&mut out, &s.parts);
-            let _ = write!(out, "#EXTINF:{:.5},\n{}\n", s.duration, s.uri);
+        let mut map: Option<String> = None;
+        if let Some(h) = listed_head {
+            out.push_str(&h.text);
+            map = h.last_map.clone();
+        }
+        let skip_live = skip.saturating_sub(head.map_or(0, |h| h.count));
+        for s in &self.segments[skip_live.min(self.segments.len())..] {
+            write_segment(&mut out, s, &mut map);
         }
         if let Some(ll) = self.low_latency.as_ref().filter(|_| !self.ended) {
             if !ll.open_parts.is_empty() {
@@ -225,7 +296,7 @@ impl MediaPlaylist {
                     out.push_str("#EXT-X-DISCONTINUITY\n");
                 }
                 if let Some(m) = ll.open_map_uri.as_deref()
-                    && map != Some(m)
+                    && map.as_deref() != Some(m)
                 {
                     let _ = writeln!(out, "#EXT-X-MAP:URI=\"{m}\"");
                 }
@@ -325,6 +396,7 @@ mod tests {
     fn renders_live_playlist_with_discontinuity_and_new_map() {
         let p = MediaPlaylist {
             target_duration: 2.0,
+            head: None,
             discontinuity_sequence: 0,
             segments: vec![
                 seg(5, 2.0, false, "init0.mp4"),
@@ -345,6 +417,7 @@ mod tests {
     fn ended_playlist_has_endlist_and_target_covers_long_segments() {
         let p = MediaPlaylist {
             target_duration: 2.0,
+            head: None,
             discontinuity_sequence: 3,
             segments: vec![seg(0, 4.4, false, "i.mp4")],
             ended: true,
@@ -375,6 +448,7 @@ mod tests {
         }
         MediaPlaylist {
             target_duration: 2.0,
+            head: None,
             discontinuity_sequence: 4,
             segments,
             ended: false,
@@ -464,6 +538,24 @@ mod tests {
             ..p.clone()
         };
         assert_eq!(short.render_delta(), None);
+    }
+
+    #[test]
+    fn a_pre_rendered_head_renders_as_the_same_entries_would() {
+        let whole = low_latency();
+        for n in [1, 3, 5] {
+            let mut split = whole.clone();
+            let head: Vec<SegmentEntry> = split.segments.drain(..n).collect();
+            split.head = Some(std::sync::Arc::new(RenderedSegments::new(&head)));
+            assert_eq!(split.len(), whole.len());
+            assert_eq!(split.render(), whole.render(), "head of {n}");
+            assert_eq!(split.target_duration_secs(), whole.target_duration_secs());
+            // A delta update skips the head whole, or nothing of it.
+            match (split.render_delta(), whole.skippable()) {
+                (Some(d), k) if k >= n => assert_eq!(Some(d), whole.render_delta(), "head of {n}"),
+                (d, _) => assert_eq!(d, None, "head of {n}"),
+            }
+        }
     }
 
     #[test]

@@ -36,6 +36,7 @@ pub fn router(state: AppState) -> Router {
         .route("/hls/{channel}/manifest.mpd", get(mpd))
         .route("/hls/{channel}/{rendition}/index.m3u8", get(media_playlist))
         .route("/hls/{channel}/{rendition}/{file}", get(media_file))
+        .route("/hls/{channel}/{rendition}/rec/{file}", get(dvr_file))
         .route("/channels/{channel}", get(channel_info))
         .route("/channels/{channel}/live", get(channel_live))
         .route("/channels/{channel}/thumbnail.jpg", get(thumbnail))
@@ -356,6 +357,37 @@ async fn media_playlist(
         body,
     )
         .into_response()
+}
+
+/// A segment or init segment of the live stream's DVR window, from the
+/// recording.
+async fn dvr_file(
+    State(s): State<AppState>,
+    Path((channel, rendition, file)): Path<(String, String, String)>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> Response {
+    let Some(h) = s.registry.get(&channel) else {
+        return not_found("stream");
+    };
+    let Some(rec) = &s.recorder else {
+        return not_found("recording");
+    };
+    let named = crate::recorder::parse_segment_name(&file).is_some()
+        || file
+            .strip_prefix("init-")
+            .and_then(|x| x.strip_suffix(".mp4"))
+            .is_some_and(|id| id.parse::<u64>().is_ok());
+    let known = h.media.borrow().rendition(&rendition).is_some();
+    if !named || !known {
+        return not_found("file");
+    }
+    touch(&s, &h, &headers, addr);
+    let key = format!(
+        "{}/{rendition}/{file}",
+        crate::recorder::prefix(h.info.stream_id)
+    );
+    recording_object(rec, &key).await
 }
 
 async fn media_file(

@@ -80,6 +80,7 @@ pub async fn run(
         window: cfg.packagerd.playlist_segments,
         ladders: cfg.ladders.clone(),
         thumbnail_interval_ms: cfg.packagerd.thumbnail_interval.0.as_millis() as i64,
+        dvr_ms: cfg.recording.dvr_window.0.as_millis() as i64,
         recorder: recorder.clone(),
     });
     if let Some(r) = &recorder {

@@ -186,6 +186,7 @@ pub fn vod_playlist(segments: &[RecordedSegment]) -> MediaPlaylist {
         segments: out,
         ended: true,
         low_latency: None,
+        head: None,
     }
 }
 

@@ -132,6 +132,9 @@ pub struct Settings {
     pub window: usize,
     pub ladders: BTreeMap<String, Ladder>,
     pub thumbnail_interval_ms: i64,
+    /// The DVR window (ms of media live playlists list from the recording;
+    /// 0: none). Only with recording on.
+    pub dvr_ms: i64,
     /// Where live streams are recorded (None: recording off).
     pub recorder: Option<Arc<crate::recorder::Recorder>>,
 }
@@ -192,7 +195,14 @@ impl Registry {
         let new_segmenter = {
             let s = self.settings.clone();
             let id = info.stream_id;
-            move || Segmenter::new(id, s.target_ms, s.part_target_ms, s.window, first_seq)
+            move || {
+                let mut seg =
+                    Segmenter::new(id, s.target_ms, s.part_target_ms, s.window, first_seq);
+                if s.recorder.is_some() {
+                    seg.set_dvr(s.dvr_ms);
+                }
+                seg
+            }
         };
         let seg = new_segmenter();
         let ladder_name = if info.ladder.is_empty() {
@@ -394,9 +404,10 @@ impl Recorded {
         recorder: &crate::recorder::Recorder,
         stream_id: i64,
         rendition: &str,
-        seg: &Segmenter,
+        seg: &mut Segmenter,
     ) {
         let last = self.last.get(rendition).copied();
+        let mut written = Vec::new();
         for s in seg.held() {
             if last.is_some_and(|l| s.entry.seq <= l) {
                 continue;
@@ -408,7 +419,7 @@ impl Recorded {
             } else {
                 None
             };
-            recorder.segment(
+            let ok = recorder.segment(
                 stream_id,
                 rendition,
                 &crate::recorder::RecordedSegment {
@@ -420,7 +431,13 @@ impl Recorded {
                 &s.data,
                 init.as_ref().map(|(i, v)| (&i[..], v.clone())),
             );
+            if ok {
+                written.push(s.entry.seq);
+            }
             self.last.insert(rendition.to_string(), s.entry.seq);
+        }
+        for seq in written {
+            seg.mark_recorded(seq);
         }
     }
 }
@@ -683,12 +700,12 @@ async fn run_stream(
     let mut done = Completed::default();
     let recorder = registry.settings.recorder.clone();
     let mut recorded = Recorded::default();
-    let mut publish = |seg: &Segmenter, done: &mut Completed, rungs: &mut Rungs| {
+    let mut publish = |seg: &mut Segmenter, done: &mut Completed, rungs: &mut Rungs| {
         let now = stage_core::time::now_ms();
         done.stamp(seg, now);
         if let Some(r) = &recorder {
             recorded.record(r, info.stream_id, "source", seg);
-            for (name, s) in rungs.names.iter().zip(&rungs.segs) {
+            for (name, s) in rungs.names.iter().zip(&mut rungs.segs) {
                 if let Some(s) = s {
                     recorded.record(r, info.stream_id, name, s);
                 }
@@ -752,12 +769,12 @@ async fn run_stream(
                     rungs.feed(&msg);
                     thumbs.see(&msg);
                     match seg.push(msg) {
-                        Ok(c) if c.any() => publish(&seg, &mut done, &mut rungs),
+                        Ok(c) if c.any() => publish(&mut seg, &mut done, &mut rungs),
                         Ok(_) => {}
                         Err(e) => {
                             tracing::warn!(stream = info.stream_id, cause = %e, "bad media on link; ending stream");
                             seg.finish();
-                            publish(&seg, &mut done, &mut rungs);
+                            publish(&mut seg, &mut done, &mut rungs);
                             break;
                         }
                     }
@@ -774,7 +791,7 @@ async fn run_stream(
             out = async { rungs.output.as_mut().expect("transcoding").recv().await }, if transcoding => match out {
                 Some((i, msg)) => {
                     if rungs.push(i, msg) {
-                        publish(&seg, &mut done, &mut rungs);
+                        publish(&mut seg, &mut done, &mut rungs);
                     }
                 }
                 None => rungs.output = None,
@@ -782,7 +799,7 @@ async fn run_stream(
             _ = tokio::time::sleep_until(deadline), if orphaned.is_some() => {
                 tracing::warn!(stream = info.stream_id, "media link not resumed; ending stream");
                 seg.finish();
-                publish(&seg, &mut done, &mut rungs);
+                publish(&mut seg, &mut done, &mut rungs);
                 break;
             }
         }
@@ -792,10 +809,10 @@ async fn run_stream(
     }
     // The source's end is published at once; the renditions' after their
     // last frames are through the transcoder.
-    publish(&seg, &mut done, &mut rungs);
+    publish(&mut seg, &mut done, &mut rungs);
     if !rungs.names.is_empty() {
         rungs.finish().await;
-        publish(&seg, &mut done, &mut rungs);
+        publish(&mut seg, &mut done, &mut rungs);
     }
     if let Some(r) = &registry.settings.recorder {
         r.finish(crate::recorder::Finish {

@@ -26,10 +26,11 @@ use stage_media::aac::AacConfig;
 use stage_media::avc::AvcConfig;
 use stage_media::fmp4::{self, Sample, Track, TrackConfig, TrackRun};
 use stage_media::hls::{
-    LowLatency, MediaPlaylist, PartEntry, RenditionReport, SegmentEntry, Variant,
+    LowLatency, MediaPlaylist, PartEntry, RenderedSegments, RenditionReport, SegmentEntry, Variant,
 };
 use stage_media::link::{Frame, LinkMessage};
 use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
 
 /// Video timescale (90 kHz, as MPEG systems use).
 const VIDEO_TIMESCALE: u32 = 90_000;
@@ -73,6 +74,46 @@ pub struct Part {
     pub data: Bytes,
 }
 
+/// Segments held in memory with a DVR window, at least (see `set_dvr`).
+const DVR_MIN_HELD: usize = 8;
+
+/// The DVR window's entries: segments that have left memory, listed
+/// from the recording (`rec/…` URIs), at most `limit_ms` of media.
+/// They are rendered once each time one joins (see `MediaPlaylist::head`).
+#[derive(Debug, Default)]
+struct Dvr {
+    limit_ms: i64,
+    entries: VecDeque<SegmentEntry>,
+    secs: f64,
+    /// Discontinuity tags among `entries`.
+    discontinuities: u64,
+    rendered: Option<Arc<RenderedSegments>>,
+}
+
+impl Dvr {
+    fn push(&mut self, e: SegmentEntry) {
+        self.secs += e.duration;
+        self.discontinuities += e.discontinuity as u64;
+        self.entries.push_back(e);
+        while self.secs * 1000.0 > self.limit_ms as f64 {
+            let Some(old) = self.entries.pop_front() else {
+                break;
+            };
+            self.secs -= old.duration;
+            self.discontinuities -= old.discontinuity as u64;
+        }
+        self.rendered =
+            (!self.entries.is_empty()).then(|| Arc::new(RenderedSegments::new(&self.entries)));
+    }
+
+    fn clear(&mut self) {
+        self.entries.clear();
+        self.secs = 0.0;
+        self.discontinuities = 0;
+        self.rendered = None;
+    }
+}
+
 /// A finished media segment.
 #[derive(Debug, Clone)]
 pub struct Segment {
@@ -90,6 +131,9 @@ pub struct Segment {
     pub tracks: Vec<Track>,
     /// Where each track's samples lie in time (for DASH's SegmentTimeline).
     pub spans: Vec<TrackSpan>,
+    /// Whether the recording has it (so the DVR window may list it once it
+    /// leaves memory).
+    pub recorded: bool,
 }
 
 /// One track's samples within a segment.
@@ -198,6 +242,8 @@ pub struct Segmenter {
     disc_pending: bool,
     disc_base: u64,
     dropped_disc: u64,
+    /// Segments gone from memory that the DVR window still lists.
+    dvr: Dvr,
     segments: VecDeque<Segment>,
     /// Recent positive DTS steps of the main track, for the frame duration.
     steps: VecDeque<i64>,
@@ -263,6 +309,7 @@ impl Segmenter {
             disc_pending: first_seq > 0,
             disc_base: first_seq,
             dropped_disc: 0,
+            dvr: Dvr::default(),
             segments: VecDeque::new(),
             steps: VecDeque::new(),
             last_main_dts: None,
@@ -843,16 +890,17 @@ impl Segmenter {
             init_id: open.init_id,
             tracks: open.tracks,
             spans: open.spans,
+            recorded: false,
         });
         self.pdt_settled = true;
         while self.segments.len() > self.keep {
-            if self
-                .segments
-                .pop_front()
-                .is_some_and(|s| s.entry.discontinuity)
-            {
+            let Some(old) = self.segments.pop_front() else {
+                break;
+            };
+            if old.entry.discontinuity {
                 self.dropped_disc += 1;
             }
+            self.to_dvr(old);
         }
         let n = self.segments.len();
         for s in self
@@ -864,6 +912,46 @@ impl Segmenter {
         }
         self.drop_unused_inits();
         true
+    }
+
+    /// Turns on the DVR window: up to `ms` of media that has left memory
+    /// stays listed, served from the recording (0: off).
+    pub fn set_dvr(&mut self, ms: i64) {
+        self.dvr.limit_ms = ms.max(0);
+        if ms > 0 {
+            // Memory holds more than a delta update keeps (six target
+            // durations), so a delta skips the whole pre-rendered DVR part.
+            self.keep = self.keep.max(DVR_MIN_HELD);
+        }
+    }
+
+    /// Marks a held segment as recorded.
+    pub fn mark_recorded(&mut self, seq: u64) {
+        if let Some(s) = self.segments.iter_mut().find(|s| s.entry.seq == seq) {
+            s.recorded = true;
+        }
+    }
+
+    /// A segment leaving memory joins the DVR window when it is in the
+    /// recording; one that is not breaks the window (a live playlist has no
+    /// gaps), which starts again after it.
+    fn to_dvr(&mut self, s: Segment) {
+        if self.dvr.limit_ms == 0 {
+            return;
+        }
+        if !s.recorded {
+            self.dvr.clear();
+            return;
+        }
+        let mut e = s.entry;
+        if s.epoch == self.epoch {
+            e.program_date_time_ms = self.pdt_ms(s.start_ms);
+        }
+        let name = crate::recorder::segment_name(e.seq, e.duration, s.init_id, e.discontinuity);
+        e.uri = format!("rec/{name}");
+        e.map_uri = format!("rec/{}", crate::recorder::init_name(s.init_id));
+        e.parts.clear();
+        self.dvr.push(e);
     }
 
     fn drop_unused_inits(&mut self) {
@@ -959,26 +1047,28 @@ impl Segmenter {
 
     /// The live media playlist.
     pub fn playlist(&self) -> MediaPlaylist {
-        let start = self.segments.len().saturating_sub(self.window);
+        // With a DVR window every held segment is listed after it (the
+        // window's last one is the oldest still in memory).
+        let start = if self.dvr.limit_ms > 0 {
+            0
+        } else {
+            self.segments.len().saturating_sub(self.window)
+        };
         let listed = self.segments.len() - start;
-        let segments: Vec<SegmentEntry> = self
-            .segments
-            .iter()
-            .skip(start)
-            .enumerate()
-            .map(|(i, s)| {
-                let mut e = s.entry.clone();
-                if s.epoch == self.epoch {
-                    e.program_date_time_ms = self.pdt_ms(s.start_ms);
-                }
-                if !self.ended && i + LISTED_PART_SEGMENTS >= listed {
-                    e.parts = s.parts.iter().map(|p| p.entry.clone()).collect();
-                }
-                e
-            })
-            .collect();
+        let mut segments: Vec<SegmentEntry> = Vec::with_capacity(listed);
+        segments.extend(self.segments.iter().skip(start).enumerate().map(|(i, s)| {
+            let mut e = s.entry.clone();
+            if s.epoch == self.epoch {
+                e.program_date_time_ms = self.pdt_ms(s.start_ms);
+            }
+            if !self.ended && i + LISTED_PART_SEGMENTS >= listed {
+                e.parts = s.parts.iter().map(|p| p.entry.clone()).collect();
+            }
+            e
+        }));
         // Each discontinuity that has left the window counts (RFC 8216bis 6.2.1),
-        // on top of the base a resumed stream starts from.
+        // on top of the base a resumed stream starts from; those the DVR
+        // window still lists do not.
         let before = self
             .segments
             .iter()
@@ -988,7 +1078,8 @@ impl Segmenter {
         let open = self.open.as_ref();
         MediaPlaylist {
             target_duration: self.target_ms as f64 / 1000.0,
-            discontinuity_sequence: self.disc_base + self.dropped_disc + before,
+            discontinuity_sequence: self.disc_base + self.dropped_disc - self.dvr.discontinuities
+                + before,
             segments,
             ended: self.ended,
             low_latency: Some(LowLatency {
@@ -1002,6 +1093,7 @@ impl Segmenter {
                 preload_hint: (!self.ended).then(|| self.part_uri(self.next_part)),
                 rendition_reports: Vec::new(),
             }),
+            head: self.dvr.rendered.clone(),
         }
     }
 
@@ -1314,6 +1406,156 @@ mod tests {
         assert_eq!(p.segments.len(), 3);
         assert!(p.segments.iter().all(|x| !x.discontinuity));
         assert_eq!(p.discontinuity_sequence, 1, "{}", p.render());
+    }
+
+    /// Marks every held segment as recorded (what the registry does once
+    /// the recorder has written them).
+    fn record_all(s: &mut Segmenter) {
+        let seqs: Vec<u64> = s.held().map(|x| x.entry.seq).collect();
+        for q in seqs {
+            s.mark_recorded(q);
+        }
+    }
+
+    #[test]
+    fn the_dvr_window_lists_recorded_segments_that_left_memory() {
+        let mut s = Segmenter::new(1, 2000, 200, 3, 0);
+        s.set_dvr(20_000);
+        s.push(LinkMessage::VideoConfig(Bytes::from_static(AVCC_720P)))
+            .unwrap();
+        // 2 s segments, recorded as they finish; a discontinuity at 10 s.
+        for t in (0..10_000).step_by(1000) {
+            feed(&mut s, t, 1000, 60);
+            record_all(&mut s);
+        }
+        s.push(LinkMessage::Discontinuity).unwrap();
+        for t in (11_000..41_000).step_by(1000) {
+            feed(&mut s, t, 1000, 60);
+            record_all(&mut s);
+        }
+        // The discontinuity is still in the DVR window: tagged there, not
+        // counted.
+        let p = s.playlist();
+        assert_eq!(p.discontinuity_sequence, 0, "{}", p.render());
+        let head = p.head.clone().expect("a DVR window");
+        assert_eq!(head.text.matches("#EXT-X-DISCONTINUITY\n").count(), 1);
+        assert!(head.text.contains("_d.m4s\n"), "{}", head.text);
+        for t in (41_000..61_000).step_by(1000) {
+            feed(&mut s, t, 1000, 60);
+            record_all(&mut s);
+        }
+        let p = s.playlist();
+        let text = p.render();
+        let held: Vec<u64> = s.held().map(|x| x.entry.seq).collect();
+        // Every held segment is listed (not just the last 3), after the DVR
+        // entries, with no gap in the numbers.
+        let live: Vec<u64> = p.segments.iter().map(|x| x.seq).collect();
+        assert_eq!(live, held);
+        let head = p.head.clone().expect("a DVR window");
+        assert_eq!(head.first_seq + head.count as u64, held[0], "{text}");
+        assert_eq!(p.len(), head.count + held.len());
+        // The DVR part: at most 20 s, from the recording, with dates.
+        assert!(
+            (18.0..=20.0).contains(&head.secs),
+            "{} s of DVR: {text}",
+            head.secs
+        );
+        let rec_lines: Vec<&str> = text.lines().filter(|l| l.starts_with("rec/")).collect();
+        assert_eq!(rec_lines.len(), head.count, "{text}");
+        for (i, line) in rec_lines.iter().enumerate() {
+            let seq = head.first_seq + i as u64;
+            assert!(line.starts_with(&format!("rec/{seq:010}_")), "{line}");
+        }
+        assert!(text.contains("#EXT-X-MAP:URI=\"rec/init-0.mp4\""), "{text}");
+        assert!(text.contains("#EXT-X-MAP:URI=\"s1-init-0.mp4\""), "{text}");
+        // (One more: the open segment's.)
+        assert_eq!(
+            text.matches("#EXT-X-PROGRAM-DATE-TIME").count(),
+            p.len() + 1,
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!("#EXT-X-MEDIA-SEQUENCE:{}\n", head.first_seq)),
+            "{text}"
+        );
+        // The discontinuity has left even the DVR window: counted.
+        assert!(!text.contains("#EXT-X-DISCONTINUITY\n"), "{text}");
+        assert_eq!(p.discontinuity_sequence, 1, "{text}");
+        // A delta update skips the whole DVR window and more.
+        let delta = p.render_delta().expect("a delta update");
+        assert!(!delta.contains("rec/"), "{delta}");
+        let skipped: usize = delta
+            .lines()
+            .find_map(|l| l.strip_prefix("#EXT-X-SKIP:SKIPPED-SEGMENTS="))
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(skipped > head.count, "{delta}");
+        assert!(delta.contains(&format!("#EXT-X-MEDIA-SEQUENCE:{}\n", head.first_seq)));
+        // Without recording, the same stream lists only its window.
+        let mut plain = Segmenter::new(1, 2000, 200, 3, 0);
+        plain
+            .push(LinkMessage::VideoConfig(Bytes::from_static(AVCC_720P)))
+            .unwrap();
+        feed(&mut plain, 0, 61_000, 60);
+        assert_eq!(plain.playlist().segments.len(), 3);
+    }
+
+    /// The cost of a 2-hour DVR playlist (run by hand:
+    /// `cargo test --release -p packagerd dvr_playlist_cost -- --ignored --nocapture`).
+    #[test]
+    #[ignore]
+    fn dvr_playlist_cost() {
+        let mut s = Segmenter::new(1, 2000, 200, 12, 0);
+        s.set_dvr(2 * 3600 * 1000);
+        s.push(LinkMessage::VideoConfig(Bytes::from_static(AVCC_720P)))
+            .unwrap();
+        s.push(LinkMessage::AudioConfig(Bytes::from_static(ASC_48K_STEREO)))
+            .unwrap();
+        for t in (0..2 * 3600 * 1000 + 30_000).step_by(2000) {
+            feed(&mut s, t, 2000, 60);
+            record_all(&mut s);
+        }
+        let t0 = std::time::Instant::now();
+        let n = 50;
+        let mut bytes = 0;
+        for _ in 0..n {
+            let p = s.playlist();
+            bytes = p.render().len() + p.render_delta().map_or(0, |d| d.len());
+        }
+        let each = t0.elapsed() / n;
+        eprintln!(
+            "{} entries: playlist + render + delta {each:?} each, {bytes} bytes",
+            s.playlist().len()
+        );
+    }
+
+    #[test]
+    fn a_segment_missing_from_the_recording_restarts_the_dvr_window_after_it() {
+        let mut s = Segmenter::new(1, 2000, 200, 3, 0);
+        s.set_dvr(3_600_000);
+        s.push(LinkMessage::VideoConfig(Bytes::from_static(AVCC_720P)))
+            .unwrap();
+        s.push(LinkMessage::Discontinuity).unwrap();
+        let mut skipped = None;
+        for t in (0..40_000).step_by(1000) {
+            feed(&mut s, t, 1000, 60);
+            let seqs: Vec<u64> = s.held().map(|x| x.entry.seq).collect();
+            for q in seqs {
+                // Segment 6 never reached the recording (a full disk).
+                if q == 6 {
+                    skipped = Some(q);
+                } else {
+                    s.mark_recorded(q);
+                }
+            }
+        }
+        assert_eq!(skipped, Some(6));
+        let p = s.playlist();
+        let head = p.head.clone().expect("a DVR window");
+        assert_eq!(head.first_seq, 7, "{}", p.render());
+        assert_eq!(head.first_seq + head.count as u64, p.segments[0].seq);
+        assert!(p.segments.windows(2).all(|w| w[1].seq == w[0].seq + 1));
     }
 
     #[test]
