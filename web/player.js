@@ -1,7 +1,9 @@
 // StreamStage player: polls the channel's live status, plays its LL-HLS with
 // hls.js in low-latency mode (or native HLS), starts by itself when the
 // stream comes (back) online, shows the latency in the badge and catches up
-// (playback rate, or a jump when far behind) when it drifts.
+// (playback rate, or a jump when far behind) when it drifts. With the
+// server's DVR window it shows a seek bar to rewind the broadcast, how far
+// behind live the viewer is, and a "Go live" button.
 // Everything shown is set with textContent: nothing is parsed as HTML.
 (function () {
   'use strict';
@@ -12,6 +14,12 @@
   const notice = document.getElementById('notice');
   const titleEl = document.getElementById('title');
   const descEl = document.getElementById('description');
+  const dvrEl = document.getElementById('dvr');
+  const seekEl = document.getElementById('seek');
+  const behindEl = document.getElementById('behind');
+  const goLiveEl = document.getElementById('golive');
+  // The seek bar shows once the playlist offers this much to rewind.
+  const DVR_MIN_S = 30;
   const POLL_MS = 2000;
   const STALL_MS = 10000;
   // Further behind the live edge than this, jump instead of speeding up.
@@ -49,6 +57,10 @@
     levels: [], switches: [], waits: [], waitingSince: null,
     // Times the page told hls.js the link had slowed (see abrGuard).
     abrResets: 0,
+    // DVR: whether the viewer rewound (no catching up then), seconds behind
+    // the live edge, seconds the playlist lets them rewind, and fragments
+    // loaded from the recording.
+    rewound: false, behindLive: 0, dvrWindow: 0, dvrLoads: 0,
   });
   let hls = null;
   // The hls.js instance, for debugging (not enumerable: state is serialized).
@@ -90,10 +102,11 @@
       if (state.behindTarget.length > 7200) state.behindTarget.shift();
     }
     // Far behind (a long stall, a background tab): jump to the live edge;
-    // smaller drifts are caught up by catchUp's playback rate.
+    // smaller drifts are caught up by catchUp's playback rate. Not when the
+    // viewer rewound on purpose.
     const edge = hls.liveSyncPosition;
-    if (edge && hls.latency > JUMP_BEHIND_S && edge > video.currentTime) {
-      video.currentTime = edge;
+    if (!state.rewound && edge && hls.latency > JUMP_BEHIND_S && edge > video.currentTime) {
+      jumpTo(edge);
       state.jumps += 1;
     }
   }
@@ -105,6 +118,10 @@
   // catches up itself, a little faster until it is back at the target.
   function catchUp() {
     if (!hls || state.vod || video.paused) return;
+    if (state.rewound) {
+      if (video.playbackRate !== 1) video.playbackRate = 1;
+      return;
+    }
     const target = hls.targetLatency;
     const latency = hls.latency;
     if (typeof target !== 'number' || !(latency > 0)) return;
@@ -144,8 +161,72 @@
     hls.nextLoadLevel = Math.max(fit, hls.minAutoLevel || 0);
   }
 
+  // Seeks the page makes itself (catching up, going live) are not the
+  // viewer rewinding.
+  let ownSeek = false;
+  function jumpTo(t) {
+    ownSeek = true;
+    video.currentTime = t;
+  }
+  video.addEventListener('seeked', function () { ownSeek = false; });
+  // A seek by the viewer (the seek bar, the video's own controls, keys) to
+  // well behind the edge is a rewind: the page stops pulling them forward.
+  video.addEventListener('seeking', function () {
+    if (ownSeek || !hls || state.vod) return;
+    const edge = hls.liveSyncPosition;
+    state.rewound = !!edge && edge - video.currentTime > JUMP_BEHIND_S;
+  });
+
+  function clock(s) {
+    s = Math.max(0, Math.round(s));
+    const h = Math.floor(s / 3600), m = Math.floor(s / 60) % 60, sec = s % 60;
+    const mm = (h ? String(m).padStart(2, '0') : String(m)) + ':' + String(sec).padStart(2, '0');
+    return h ? h + ':' + mm : mm;
+  }
+
+  // The DVR bar: from the oldest moment the playlist lists (left) to the
+  // live edge (right); its value is minus the seconds behind live.
+  let dragging = false;
+  function updateDvr() {
+    const edge = hls && !state.vod && state.live ? hls.liveSyncPosition : null;
+    const s = video.seekable;
+    if (!(edge > 0) || !s.length) { dvrEl.hidden = true; return; }
+    const windowS = edge - s.start(0);
+    state.dvrWindow = Math.max(0, Math.round(windowS));
+    state.behindLive = Math.max(0, edge - video.currentTime);
+    dvrEl.hidden = windowS < DVR_MIN_S;
+    if (!dragging) {
+      seekEl.min = String(-Math.floor(windowS));
+      seekEl.value = String(-Math.round(state.behindLive));
+    }
+    behindEl.textContent = state.rewound ? clock(state.behindLive) + ' behind live' : 'LIVE';
+    goLiveEl.hidden = !state.rewound;
+  }
+  setInterval(updateDvr, 500);
+  seekEl.addEventListener('input', function () { dragging = true; });
+  seekEl.addEventListener('change', function () {
+    dragging = false;
+    if (!hls) return;
+    const behind = -Number(seekEl.value);
+    if (behind <= JUMP_BEHIND_S) { goLive(); return; }
+    state.rewound = true;
+    video.currentTime = hls.liveSyncPosition - behind;
+    const p = video.play();
+    if (p && p.catch) p.catch(function () {});
+    updateDvr();
+  });
+  function goLive() {
+    state.rewound = false;
+    if (hls && hls.liveSyncPosition) jumpTo(hls.liveSyncPosition);
+    const p = video.play();
+    if (p && p.catch) p.catch(function () {});
+    updateDvr();
+  }
+  goLiveEl.addEventListener('click', goLive);
+
   function stop() {
     if (hls) { hls.destroy(); hls = null; }
+    state.rewound = false;
     video.removeAttribute('src');
     state.streamId = null;
   }
@@ -174,7 +255,10 @@
       hls.on(window.Hls.Events.MANIFEST_PARSED, function (_e, data) {
         state.levels = data.levels.map(function (l) { return { height: l.height, bitrate: l.bitrate }; });
       });
-      hls.on(window.Hls.Events.FRAG_LOADED, function (_e, data) { abrGuard(data); });
+      hls.on(window.Hls.Events.FRAG_LOADED, function (_e, data) {
+        if (data.frag && /\/rec\//.test(data.frag.url || '')) state.dvrLoads += 1;
+        abrGuard(data);
+      });
       hls.on(window.Hls.Events.LEVEL_SWITCHED, function (_e, data) {
         const l = hls.levels[data.level];
         state.switches.push([Date.now(), data.level, l ? l.height : null]);

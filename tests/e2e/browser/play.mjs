@@ -10,6 +10,9 @@
 //                                  of the line) is true
 //   throttle KBIT_PER_S          → DevTools network emulation: the page's downloads
 //                                  limited to KBIT_PER_S (0 lifts the limit)
+//   fill SELECTOR VALUE          → sets a form field (a range input too) as a user
+//                                  would: input and change events fire
+//   click SELECTOR               → clicks the element
 //   quit
 import readline from 'node:readline';
 import { launch } from './chromium.mjs';
@@ -101,6 +104,12 @@ for await (const line of rl) {
         uploadThroughput: -1,
       });
       out({ event: 'throttle', kbps, at: Date.now() });
+    } else if (cmd === 'fill') {
+      await page.locator(a).fill(b);
+      out({ event: 'fill', at: Date.now(), state: await state() });
+    } else if (cmd === 'click') {
+      await page.locator(a).click();
+      out({ event: 'click', at: Date.now(), state: await state() });
     } else if (cmd === 'quit') {
       break;
     }

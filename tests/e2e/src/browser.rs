@@ -119,6 +119,19 @@ impl Browser {
         r["at"].as_i64().context("throttle reply")
     }
 
+    /// Sets the form field at `selector` to `value` as a user would (input
+    /// and change events); the reply carries the page's state after.
+    pub async fn fill(&mut self, selector: &str, value: &str) -> anyhow::Result<serde_json::Value> {
+        self.command(&format!("fill {selector} {value}"), Duration::from_secs(30))
+            .await
+    }
+
+    /// Clicks the element at `selector`.
+    pub async fn click(&mut self, selector: &str) -> anyhow::Result<serde_json::Value> {
+        self.command(&format!("click {selector}"), Duration::from_secs(30))
+            .await
+    }
+
     /// Closes the browser.
     pub async fn close(mut self) {
         let _ = self.stdin.write_all(b"quit\n").await;

@@ -1,0 +1,138 @@
+//! Cloud DVR (issue 5): while a stream is live, its playlist lists the
+//! recorded past (served from the recording), and the watch page rewinds
+//! 60 s with its seek bar, says how far behind live it is, and "Go live"
+//! returns to the edge.
+
+use stage_e2e::browser::Browser;
+use stage_e2e::{Clip, Publisher, Stack, parse_media_playlist};
+use std::time::Duration;
+
+#[tokio::test]
+async fn the_watch_page_rewinds_60_s_while_live_and_goes_live_again() {
+    let Some(stack) = Stack::start(stage_e2e::Backend::Sqlite).await else {
+        return;
+    };
+    let key = stack.create_channel("dvr");
+    // 360p: the default ladder adds nothing, so the source is all there is.
+    let clip = Clip {
+        seconds: Some(10),
+        ..Clip::small()
+    };
+    let _p = Publisher::start_copy(&clip, &stack.rtmp_url(&key), stack.dir.path());
+    let stream_id = stack.wait_live("dvr", Duration::from_secs(30)).await;
+    let url = "/hls/dvr/source/index.m3u8";
+    // 70 s of broadcast: more than 60 s to rewind.
+    stack
+        .wait_until("70 s listed", Duration::from_secs(100), || async {
+            let t = stack.get_text(url).await.unwrap_or_default();
+            parse_media_playlist(&t).0.iter().sum::<f64>() >= 70.0
+        })
+        .await;
+    let text = stack.get_text(url).await.unwrap();
+    let (durations, uris, _, _) = parse_media_playlist(&text);
+    // Everything from the start, the past from the recording.
+    assert!(text.contains("#EXT-X-MEDIA-SEQUENCE:0\n"), "{text}");
+    let rec: Vec<&String> = uris.iter().filter(|u| u.starts_with("rec/")).collect();
+    assert!(
+        rec.len() >= 20,
+        "{} of {} from the recording: {text}",
+        rec.len(),
+        uris.len()
+    );
+    assert!(
+        uris.iter()
+            .skip_while(|u| u.starts_with("rec/"))
+            .all(|u| !u.starts_with("rec/")),
+        "the recorded past comes first: {text}"
+    );
+    assert!(durations.len() == uris.len());
+    // A DVR segment is the recorded object, byte for byte.
+    let served = stack
+        .get_bytes(&format!("/hls/dvr/source/{}", rec[3]))
+        .await
+        .expect("a DVR segment");
+    let name = rec[3].strip_prefix("rec/").unwrap();
+    let on_disk = std::fs::read(
+        stack
+            .dir
+            .path()
+            .join(format!("data/recordings/s{stream_id}/source/{name}")),
+    )
+    .unwrap();
+    assert!(served == on_disk[..]);
+    // Names that are not recording objects are refused.
+    for bad in [
+        "rec/..%2Fx.m4s",
+        "rec/index.m3u8",
+        "rec/0000000001_2000000_0.m4s.tmp",
+    ] {
+        assert!(
+            stack
+                .get_bytes(&format!("/hls/dvr/source/{bad}"))
+                .await
+                .is_none(),
+            "{bad}"
+        );
+    }
+
+    let mut b = Browser::open(&stack.url("/watch/dvr"))
+        .await
+        .expect("chromium");
+    let r = b.wait_playing(2.0, 60).await.unwrap();
+    assert_eq!(r["ok"], true, "did not play live: {r}");
+    let r = b
+        .wait_until(
+            "stagePlayer.dvrWindow >= 65 && !document.getElementById('dvr').hidden && stagePlayer.behindLive < 5",
+            20,
+        )
+        .await
+        .unwrap();
+    assert_eq!(r["ok"], true, "no DVR bar at the live edge: {r}");
+    // The viewer drags the bar to one minute back.
+    b.fill("#seek", "-60").await.unwrap();
+    let r = b
+        .wait_until(
+            "stagePlayer.rewound && stagePlayer.behindLive > 55 && stagePlayer.behindLive < 66 && stagePlayer.dvrLoads > 0",
+            20,
+        )
+        .await
+        .unwrap();
+    assert_eq!(r["ok"], true, "did not rewind 60 s: {r}");
+    // It plays there (from the recording) and stays there: no catching up.
+    let r = b.wait_playing(4.0, 30).await.unwrap();
+    assert_eq!(r["ok"], true, "did not play rewound: {r}");
+    let behind = r["state"]["player"]["behindLive"].as_f64().unwrap();
+    assert!(
+        (54.0..68.0).contains(&behind),
+        "{behind} s behind after playing: {r}"
+    );
+    assert_eq!(r["state"]["player"]["jumps"], 0, "{r}");
+    let r = b
+        .wait_until(
+            "/^1:0\\d behind live$/.test(document.getElementById('behind').textContent) && !document.getElementById('golive').hidden",
+            5,
+        )
+        .await
+        .unwrap();
+    assert_eq!(r["ok"], true, "the page does not say how far behind: {r}");
+    // "Go live" returns to the edge.
+    b.click("#golive").await.unwrap();
+    let r = b
+        .wait_until(
+            "!stagePlayer.rewound && stagePlayer.behindLive < 4 && document.getElementById('golive').hidden && document.getElementById('behind').textContent === 'LIVE'",
+            15,
+        )
+        .await
+        .unwrap();
+    assert_eq!(r["ok"], true, "did not go live: {r}");
+    let r = b.wait_playing(2.0, 30).await.unwrap();
+    assert_eq!(r["ok"], true, "did not play at the edge: {r}");
+    let errors = r["state"]["player"]["errors"].as_array().unwrap().clone();
+    assert!(
+        errors
+            .iter()
+            .all(|e| !e.as_str().unwrap_or("").ends_with(":fatal")),
+        "{errors:?}"
+    );
+    b.close().await;
+}
