@@ -59,7 +59,7 @@
     abrResets: 0,
     // DVR: whether the viewer rewound (no catching up then), seconds behind
     // the live edge, seconds the playlist lets them rewind, and fragments
-    // loaded from the recording.
+    // loaded while rewound.
     rewound: false, behindLive: 0, dvrWindow: 0, dvrLoads: 0,
   });
   let hls = null;
@@ -256,7 +256,7 @@
         state.levels = data.levels.map(function (l) { return { height: l.height, bitrate: l.bitrate }; });
       });
       hls.on(window.Hls.Events.FRAG_LOADED, function (_e, data) {
-        if (data.frag && /\/rec\//.test(data.frag.url || '')) state.dvrLoads += 1;
+        if (state.rewound) state.dvrLoads += 1;
         abrGuard(data);
       });
       hls.on(window.Hls.Events.LEVEL_SWITCHED, function (_e, data) {

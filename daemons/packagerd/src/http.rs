@@ -36,7 +36,6 @@ pub fn router(state: AppState) -> Router {
         .route("/hls/{channel}/manifest.mpd", get(mpd))
         .route("/hls/{channel}/{rendition}/index.m3u8", get(media_playlist))
         .route("/hls/{channel}/{rendition}/{file}", get(media_file))
-        .route("/hls/{channel}/{rendition}/rec/{file}", get(dvr_file))
         .route("/channels/{channel}", get(channel_info))
         .route("/channels/{channel}/live", get(channel_live))
         .route("/channels/{channel}/thumbnail.jpg", get(thumbnail))
@@ -359,32 +358,32 @@ async fn media_playlist(
         .into_response()
 }
 
-/// A segment or init segment of the live stream's DVR window, from the
-/// recording.
+/// A segment of the DVR window (gone from memory, listed under its live
+/// URI) or an init segment it needs, from the recording.
 async fn dvr_file(
-    State(s): State<AppState>,
-    Path((channel, rendition, file)): Path<(String, String, String)>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
+    s: &AppState,
+    h: &StreamHandle,
+    now: &Snapshot,
+    rendition: &str,
+    file: &str,
 ) -> Response {
-    let Some(h) = s.registry.get(&channel) else {
-        return not_found("stream");
-    };
     let Some(rec) = &s.recorder else {
-        return not_found("recording");
+        return not_found("segment");
     };
-    let named = crate::recorder::parse_segment_name(&file).is_some()
-        || file
-            .strip_prefix("init-")
+    let init = format!("s{}-init-", h.info.stream_id);
+    let object = match now.dvr.get(file) {
+        Some(name) => name.clone(),
+        None => match file
+            .strip_prefix(&init)
             .and_then(|x| x.strip_suffix(".mp4"))
-            .is_some_and(|id| id.parse::<u64>().is_ok());
-    let known = h.media.borrow().rendition(&rendition).is_some();
-    if !named || !known {
-        return not_found("file");
-    }
-    touch(&s, &h, &headers, addr);
+            .and_then(|id| id.parse::<u64>().ok())
+        {
+            Some(id) => crate::recorder::init_name(id),
+            None => return not_found("segment"),
+        },
+    };
     let key = format!(
-        "{}/{rendition}/{file}",
+        "{}/{rendition}/{object}",
         crate::recorder::prefix(h.info.stream_id)
     );
     recording_object(rec, &key).await
@@ -449,7 +448,7 @@ async fn media_file(
         None => None,
     };
     let Some(f) = found else {
-        return not_found("segment");
+        return dvr_file(&s, &h, &now, &rendition, &file).await;
     };
     let ctype = if file.ends_with(".mp4") {
         "video/mp4"

@@ -66,6 +66,9 @@ pub struct Snapshot {
     pub frame_rate: Option<f64>,
     /// The DASH manifest of every rendition (top-level snapshot only).
     pub mpd: Option<Bytes>,
+    /// The DVR window's segments (gone from memory) → their recording
+    /// objects' names.
+    pub dvr: Arc<std::collections::HashMap<String, String>>,
 }
 
 /// What /status reports about a stream's transcoding.
@@ -386,6 +389,7 @@ fn snapshot(
         dash: seg.dash_segments(),
         frame_rate: variant.as_ref().and_then(|v| v.frame_rate),
         mpd: None,
+        dvr: seg.dvr_objects(),
     }
 }
 

@@ -29,7 +29,7 @@ use stage_media::hls::{
     LowLatency, MediaPlaylist, PartEntry, RenderedSegments, RenditionReport, SegmentEntry, Variant,
 };
 use stage_media::link::{Frame, LinkMessage};
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 
 /// Video timescale (90 kHz, as MPEG systems use).
@@ -78,7 +78,8 @@ pub struct Part {
 const DVR_MIN_HELD: usize = 8;
 
 /// The DVR window's entries: segments that have left memory, listed
-/// from the recording (`rec/…` URIs), at most `limit_ms` of media.
+/// from the recording under the URIs they had live (a live playlist never
+/// renames a segment), at most `limit_ms` of media.
 /// They are rendered once each time one joins (see `MediaPlaylist::head`).
 #[derive(Debug, Default)]
 struct Dvr {
@@ -88,17 +89,22 @@ struct Dvr {
     /// Discontinuity tags among `entries`.
     discontinuities: u64,
     rendered: Option<Arc<RenderedSegments>>,
+    /// Their URIs → their recording objects' names.
+    objects: Arc<HashMap<String, String>>,
 }
 
 impl Dvr {
-    fn push(&mut self, e: SegmentEntry) {
+    fn push(&mut self, e: SegmentEntry, object: String) {
         self.secs += e.duration;
         self.discontinuities += e.discontinuity as u64;
+        let objects = Arc::make_mut(&mut self.objects);
+        objects.insert(e.uri.clone(), object);
         self.entries.push_back(e);
         while self.secs * 1000.0 > self.limit_ms as f64 {
             let Some(old) = self.entries.pop_front() else {
                 break;
             };
+            objects.remove(&old.uri);
             self.secs -= old.duration;
             self.discontinuities -= old.discontinuity as u64;
         }
@@ -108,6 +114,7 @@ impl Dvr {
 
     fn clear(&mut self) {
         self.entries.clear();
+        self.objects = Arc::default();
         self.secs = 0.0;
         self.discontinuities = 0;
         self.rendered = None;
@@ -948,10 +955,13 @@ impl Segmenter {
             e.program_date_time_ms = self.pdt_ms(s.start_ms);
         }
         let name = crate::recorder::segment_name(e.seq, e.duration, s.init_id, e.discontinuity);
-        e.uri = format!("rec/{name}");
-        e.map_uri = format!("rec/{}", crate::recorder::init_name(s.init_id));
         e.parts.clear();
-        self.dvr.push(e);
+        self.dvr.push(e, name);
+    }
+
+    /// The DVR window's segment URIs → their recording objects' names.
+    pub fn dvr_objects(&self) -> Arc<HashMap<String, String>> {
+        self.dvr.objects.clone()
     }
 
     fn drop_unused_inits(&mut self) {
@@ -1439,7 +1449,12 @@ mod tests {
         assert_eq!(p.discontinuity_sequence, 0, "{}", p.render());
         let head = p.head.clone().expect("a DVR window");
         assert_eq!(head.text.matches("#EXT-X-DISCONTINUITY\n").count(), 1);
-        assert!(head.text.contains("_d.m4s\n"), "{}", head.text);
+        let d = head.text.find("#EXT-X-DISCONTINUITY\n").unwrap();
+        let uri = head.text[d..]
+            .lines()
+            .find(|l| l.starts_with("s1-"))
+            .unwrap();
+        assert!(s.dvr_objects()[uri].ends_with("_d.m4s"), "{uri}");
         for t in (41_000..61_000).step_by(1000) {
             feed(&mut s, t, 1000, 60);
             record_all(&mut s);
@@ -1460,14 +1475,19 @@ mod tests {
             "{} s of DVR: {text}",
             head.secs
         );
-        let rec_lines: Vec<&str> = text.lines().filter(|l| l.starts_with("rec/")).collect();
-        assert_eq!(rec_lines.len(), head.count, "{text}");
-        for (i, line) in rec_lines.iter().enumerate() {
-            let seq = head.first_seq + i as u64;
-            assert!(line.starts_with(&format!("rec/{seq:010}_")), "{line}");
+        // Listed under their live URIs, each mapped to its recording object.
+        let objects = s.dvr_objects();
+        assert_eq!(objects.len(), head.count);
+        for seq in head.first_seq..head.first_seq + head.count as u64 {
+            let uri = format!("s1-{seq}.m4s");
+            assert!(text.contains(&format!("\n{uri}\n")), "{uri}: {text}");
+            assert!(
+                objects[&uri].starts_with(&format!("{seq:010}_2")),
+                "{}",
+                objects[&uri]
+            );
         }
-        assert!(text.contains("#EXT-X-MAP:URI=\"rec/init-0.mp4\""), "{text}");
-        assert!(text.contains("#EXT-X-MAP:URI=\"s1-init-0.mp4\""), "{text}");
+        assert!(!text.contains("rec/"), "{text}");
         // (One more: the open segment's.)
         assert_eq!(
             text.matches("#EXT-X-PROGRAM-DATE-TIME").count(),
@@ -1483,7 +1503,10 @@ mod tests {
         assert_eq!(p.discontinuity_sequence, 1, "{text}");
         // A delta update skips the whole DVR window and more.
         let delta = p.render_delta().expect("a delta update");
-        assert!(!delta.contains("rec/"), "{delta}");
+        assert!(
+            !delta.contains(&format!("s1-{}.m4s", head.first_seq)),
+            "{delta}"
+        );
         let skipped: usize = delta
             .lines()
             .find_map(|l| l.strip_prefix("#EXT-X-SKIP:SKIPPED-SEGMENTS="))
