@@ -448,7 +448,7 @@ async fn media_file(
         None => None,
     };
     let Some(f) = found else {
-        return dvr_file(&s, &h, &now, &rendition, &file).await;
+        return dvr_file(&s, &h, now, &rendition, &file).await;
     };
     let ctype = if file.ends_with(".mp4") {
         "video/mp4"

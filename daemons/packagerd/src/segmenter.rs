@@ -907,7 +907,7 @@ impl Segmenter {
             if old.entry.discontinuity {
                 self.dropped_disc += 1;
             }
-            self.to_dvr(old);
+            self.retire_into_dvr(old);
         }
         let n = self.segments.len();
         for s in self
@@ -942,7 +942,7 @@ impl Segmenter {
     /// A segment leaving memory joins the DVR window when it is in the
     /// recording; one that is not breaks the window (a live playlist has no
     /// gaps), which starts again after it.
-    fn to_dvr(&mut self, s: Segment) {
+    fn retire_into_dvr(&mut self, s: Segment) {
         if self.dvr.limit_ms == 0 {
             return;
         }
