@@ -3,7 +3,6 @@
 use crate::output::{Output, fields, table};
 use clap::Subcommand;
 use futures::TryStreamExt;
-use object_store::local::LocalFileSystem;
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt};
 use stage_core::db::Vod;
@@ -57,6 +56,22 @@ fn vod_json(cfg: &Config, v: &Vod) -> serde_json::Value {
 fn duration(ms: i64) -> String {
     let s = ms / 1000;
     format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+}
+
+/// Copies the objects under `prefix` into the directory `to`.
+async fn fetch(store: &dyn ObjectStore, prefix: &str, to: &std::path::Path) -> anyhow::Result<()> {
+    let listed: Vec<object_store::ObjectMeta> = store
+        .list(Some(&ObjectPath::from(prefix)))
+        .try_collect()
+        .await?;
+    for m in listed {
+        let Some(name) = m.location.filename() else {
+            continue;
+        };
+        let data = store.get(&m.location).await?.bytes().await?;
+        tokio::fs::write(to.join(name), data).await?;
+    }
+    Ok(())
 }
 
 async fn vod(db: &Db, id: i64) -> anyhow::Result<Vod> {
@@ -150,15 +165,29 @@ pub async fn run(cfg: &Config, out: &Output, cmd: VodCmd) -> anyhow::Result<Exit
                     renditions.join(", ")
                 );
             }
-            let playlist = cfg
-                .recordings_dir()
-                .join(&v.prefix)
-                .join(&rendition)
-                .join("vod.m3u8");
+            // ffmpeg reads the rendition from a directory: the local store's
+            // own, or a copy of the objects fetched from a remote one.
+            let st = stage_store::open(cfg)?;
+            let fetched;
+            let dir = match &st.local_dir {
+                Some(d) => d.join(&v.prefix).join(&rendition),
+                None => {
+                    fetched = tempfile::tempdir()?;
+                    fetch(
+                        &*st.store,
+                        &format!("{}/{rendition}", v.prefix),
+                        fetched.path(),
+                    )
+                    .await?;
+                    fetched.path().to_path_buf()
+                }
+            };
+            let playlist = dir.join("vod.m3u8");
             if !playlist.exists() {
                 anyhow::bail!(
-                    "VOD {id}: {} is missing from the recording",
-                    playlist.display()
+                    "VOD {id}: {} is missing from the recording ({})",
+                    playlist.display(),
+                    st.describe
                 );
             }
             let target = output.unwrap_or_else(|| format!("vod-{id}.mp4").into());
@@ -220,19 +249,16 @@ pub async fn run(cfg: &Config, out: &Output, cmd: VodCmd) -> anyhow::Result<Exit
         }
         VodCmd::Delete { id } => {
             let v = vod(&db, id).await?;
-            let dir = cfg.recordings_dir();
+            let store = stage_store::open(cfg)?.store;
+            let objects: Vec<ObjectPath> = store
+                .list(Some(&ObjectPath::from(v.prefix.as_str())))
+                .map_ok(|m| m.location)
+                .try_collect()
+                .await?;
             let mut removed = 0u64;
-            if dir.exists() {
-                let store = LocalFileSystem::new_with_prefix(&dir)?.with_automatic_cleanup(true);
-                let objects: Vec<ObjectPath> = store
-                    .list(Some(&ObjectPath::from(v.prefix.as_str())))
-                    .map_ok(|m| m.location)
-                    .try_collect()
-                    .await?;
-                for o in objects {
-                    store.delete(&o).await?;
-                    removed += 1;
-                }
+            for o in objects {
+                store.delete(&o).await?;
+                removed += 1;
             }
             db.delete_vod(id).await?;
             out.emit(

@@ -405,7 +405,7 @@ impl Default for Config {
 
 /// Recording every live stream (all renditions) into an object store.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct RecordingConfig {
     /// Record live streams.
     pub enabled: bool,
@@ -417,6 +417,69 @@ pub struct RecordingConfig {
     /// Cloud DVR: how much of a live broadcast its playlist lets viewers
     /// rewind (served from the recording); "0s": only the live window.
     pub dvr_window: HumanDuration,
+    /// Where recordings go: "local" (`dir`) or "s3" (`[recording.s3]`).
+    pub store: String,
+    pub s3: S3Config,
+}
+
+/// An S3 bucket (AWS or any S3-compatible service) for recordings.
+#[derive(Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct S3Config {
+    pub bucket: String,
+    pub region: String,
+    /// For S3-compatible services (MinIO, R2, …): their URL; empty: AWS.
+    pub endpoint: String,
+    /// Credentials; empty: from the environment (`AWS_ACCESS_KEY_ID`,
+    /// `AWS_SECRET_ACCESS_KEY`) or the instance's role.
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    /// Allow a plain-HTTP endpoint.
+    pub allow_http: bool,
+    /// Virtual-hosted–style URLs (bucket in the host name) instead of path
+    /// style.
+    pub virtual_hosted: bool,
+    /// Each request's time limit (a stalled store is retried, never waited
+    /// on by the live stream).
+    pub request_timeout: HumanDuration,
+}
+
+impl Default for S3Config {
+    fn default() -> Self {
+        S3Config {
+            bucket: String::new(),
+            region: "us-east-1".into(),
+            endpoint: String::new(),
+            access_key_id: String::new(),
+            secret_access_key: String::new(),
+            allow_http: false,
+            virtual_hosted: false,
+            request_timeout: HumanDuration(Duration::from_secs(10)),
+        }
+    }
+}
+
+// The secret never reaches a log line through `{:?}`.
+impl std::fmt::Debug for S3Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3Config")
+            .field("bucket", &self.bucket)
+            .field("region", &self.region)
+            .field("endpoint", &self.endpoint)
+            .field("access_key_id", &self.access_key_id)
+            .field(
+                "secret_access_key",
+                &if self.secret_access_key.is_empty() {
+                    ""
+                } else {
+                    "<redacted>"
+                },
+            )
+            .field("allow_http", &self.allow_http)
+            .field("virtual_hosted", &self.virtual_hosted)
+            .field("request_timeout", &self.request_timeout)
+            .finish()
+    }
 }
 
 impl Default for RecordingConfig {
@@ -426,6 +489,8 @@ impl Default for RecordingConfig {
             dir: PathBuf::new(),
             queue_bytes: 256 << 20,
             dvr_window: HumanDuration(Duration::from_secs(2 * 3600)),
+            store: "local".into(),
+            s3: S3Config::default(),
         }
     }
 }
@@ -530,6 +595,28 @@ impl Config {
                 "packagerd.thumbnail_interval",
                 "must be between 1s and 10m",
             ));
+        }
+        match self.recording.store.as_str() {
+            "local" => {}
+            "s3" => {
+                if self.recording.s3.bucket.is_empty() {
+                    return Err(bad(
+                        "recording.s3.bucket",
+                        "required with recording.store = \"s3\"",
+                    ));
+                }
+                let e = &self.recording.s3.endpoint;
+                if !(e.is_empty() || e.starts_with("https://") || e.starts_with("http://")) {
+                    return Err(bad("recording.s3.endpoint", "must be an http(s):// URL"));
+                }
+                if e.starts_with("http://") && !self.recording.s3.allow_http {
+                    return Err(bad(
+                        "recording.s3.endpoint",
+                        "is plain HTTP: set recording.s3.allow_http = true to allow it",
+                    ));
+                }
+            }
+            _ => return Err(bad("recording.store", "must be \"local\" or \"s3\"")),
         }
         if self.recording.dvr_window.0 > Duration::from_secs(48 * 3600) {
             return Err(bad(

@@ -66,11 +66,27 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let recorder = if cfg.recording.enabled {
-        Some(recorder::Recorder::local(
-            &cfg.recordings_dir(),
-            cfg.recording.queue_bytes,
-            db.clone(),
-        )?)
+        let st = stage_store::open(&cfg)?;
+        tracing::info!(store = %st.describe, "recording live streams");
+        Some(match st.local_dir {
+            // The local store is its own spool.
+            Some(dir) => {
+                recorder::Recorder::new(st.store, dir, false, cfg.recording.queue_bytes, db.clone())
+            }
+            None => {
+                let spool = cfg.data_dir.join("spool");
+                std::fs::create_dir_all(&spool).map_err(|e| {
+                    anyhow::anyhow!("cannot create the upload spool {}: {e}", spool.display())
+                })?;
+                recorder::Recorder::new(
+                    st.store,
+                    spool,
+                    true,
+                    cfg.recording.queue_bytes,
+                    db.clone(),
+                )
+            }
+        })
     } else {
         None
     };

@@ -357,7 +357,11 @@ impl Recorder {
         let written = written.and_then(|_| self.write_now(&format!("{dir}/{name}"), data));
         match written {
             Ok(()) => {
-                self.note(|s| s.error = None);
+                // With uploads, the error is the store's until an upload
+                // succeeds.
+                if !self.upload {
+                    self.note(|s| s.error = None);
+                }
                 true
             }
             Err(e) => {
