@@ -768,6 +768,31 @@ mod tests {
     }
 
     #[test]
+    fn recording_store_settings_are_checked_key_by_key() {
+        let err = |text: &str| Config::parse(text, "r.toml").unwrap_err().to_string();
+        let e = err("[recording]\nstore = \"ftp\"\n");
+        assert!(e.contains("recording.store") && e.contains("\"s3\""), "{e}");
+        let e = err("[recording]\nstore = \"s3\"\n");
+        assert!(e.contains("recording.s3.bucket"), "{e}");
+        let e = err("[recording]\nstore = \"s3\"\n[recording.s3]\nbucket = \"b\"\nendpoint = \"http://127.0.0.1:9000\"\n");
+        assert!(e.contains("recording.s3.endpoint") && e.contains("allow_http"), "{e}");
+        let e = err("[recording.s3]\nbuckit = \"b\"\n");
+        assert!(e.contains("buckit"), "{e}");
+        let e = err("[recording]\ndvr_window = \"72h\"\n");
+        assert!(e.contains("recording.dvr_window"), "{e}");
+        let c = Config::parse(
+            "[recording]\nstore = \"s3\"\n[recording.s3]\nbucket = \"b\"\nsecret_access_key = \"hunter2\"\n",
+            "r.toml",
+        )
+        .unwrap();
+        assert_eq!(c.recording.s3.region, "us-east-1");
+        assert_eq!(c.recording.dvr_window.0, Duration::from_secs(7200));
+        // The secret never shows in a debug print of the config.
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("hunter2") && shown.contains("<redacted>"), "{shown}");
+    }
+
+    #[test]
     fn bad_duration_names_key() {
         let e = Config::parse("[packagerd]\nsegment_duration = \"two\"\n", "c.toml")
             .unwrap_err()
