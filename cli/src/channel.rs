@@ -39,6 +39,9 @@ pub enum ChannelCmd {
         /// passthrough only).
         #[arg(long)]
         ladder: Option<String>,
+        /// Record its live streams (VODs, the DVR window).
+        #[arg(long)]
+        record: Option<bool>,
     },
     /// Delete a channel and its stream history.
     Delete { name: String },
@@ -64,6 +67,7 @@ pub fn channel_json(cfg: &Config, c: &Channel, live: Option<i64>) -> serde_json:
         "members_only": c.members_only,
         "enabled": c.enabled,
         "ladder": c.ladder,
+        "record": c.record,
         "created_at": rfc3339_ms(c.created_at),
         "key_rotated_at": rfc3339_ms(c.key_rotated_at),
         "live_stream_id": live,
@@ -169,6 +173,7 @@ pub async fn run_channel(cfg: &Config, out: &Output, cmd: ChannelCmd) -> anyhow:
                     ("Members only", yes_no(c.members_only)),
                     ("Enabled", yes_no(c.enabled)),
                     ("Ladder", c.ladder.clone()),
+                    ("Recorded", if c.record { "yes" } else { "no" }.into()),
                     ("Created", rfc3339_ms(c.created_at)),
                     ("Key rotated", rfc3339_ms(c.key_rotated_at)),
                     ("RTMP server", cfg.rtmp_url()),
@@ -201,6 +206,7 @@ pub async fn run_channel(cfg: &Config, out: &Output, cmd: ChannelCmd) -> anyhow:
             members_only,
             enabled,
             ladder,
+            record,
         } => {
             if let Some(l) = &ladder
                 && !cfg.ladders.contains_key(l)
@@ -220,6 +226,7 @@ pub async fn run_channel(cfg: &Config, out: &Output, cmd: ChannelCmd) -> anyhow:
                         members_only,
                         enabled,
                         ladder,
+                        record,
                     },
                 )
                 .await?;

@@ -56,6 +56,8 @@ pub struct Channel {
     pub key_rotated_at: i64,
     /// The ABR ladder its streams use (a `[ladders]` name in the config).
     pub ladder: String,
+    /// Whether its live streams are recorded.
+    pub record: bool,
     #[serde(skip)]
     pub stream_key_hash: String,
 }
@@ -178,6 +180,7 @@ pub struct ChannelUpdate {
     pub members_only: Option<bool>,
     pub enabled: Option<bool>,
     pub ladder: Option<String>,
+    pub record: Option<bool>,
 }
 
 /// A connection pool plus the backend it talks to.
@@ -191,7 +194,7 @@ pub struct Db {
 // dynamically built SQL unless audited).
 macro_rules! channel_cols {
     () => {
-        "id, owner_id, name, title, description, members_only, enabled, created_at, key_rotated_at, ladder, stream_key_hash"
+        "id, owner_id, name, title, description, members_only, enabled, created_at, key_rotated_at, ladder, record, stream_key_hash"
     };
 }
 macro_rules! stream_cols {
@@ -232,6 +235,7 @@ fn channel_from(row: &AnyRow) -> Result<Channel> {
         created_at: row.try_get("created_at")?,
         key_rotated_at: row.try_get("key_rotated_at")?,
         ladder: row.try_get("ladder")?,
+        record: row.try_get::<i64, _>("record")? != 0,
         stream_key_hash: row.try_get("stream_key_hash")?,
     })
 }
@@ -468,13 +472,14 @@ impl Db {
     pub async fn update_channel(&self, name: &str, update: &ChannelUpdate) -> Result<Channel> {
         let ch = self.channel_required(name).await?;
         sqlx::query(
-            "UPDATE channels SET title = $1, description = $2, members_only = $3, enabled = $4, ladder = $5 WHERE id = $6",
+            "UPDATE channels SET title = $1, description = $2, members_only = $3, enabled = $4, ladder = $5, record = $6 WHERE id = $7",
         )
         .bind(update.title.clone().unwrap_or(ch.title))
         .bind(update.description.clone().unwrap_or(ch.description))
         .bind(update.members_only.unwrap_or(ch.members_only) as i64)
         .bind(update.enabled.unwrap_or(ch.enabled) as i64)
         .bind(update.ladder.clone().unwrap_or(ch.ladder))
+        .bind(update.record.unwrap_or(ch.record) as i64)
         .bind(ch.id)
         .execute(&self.pool)
         .await?;

@@ -22,7 +22,7 @@ pub const VERSION: u32 = 1;
 pub const MAX_FRAME: usize = 32 * 1024 * 1024;
 
 /// What stream a link connection carries.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StreamInfo {
     pub version: u32,
     pub stream_id: i64,
@@ -37,6 +37,30 @@ pub struct StreamInfo {
     /// ingestd, which packagerd reads as `default`.
     #[serde(default)]
     pub ladder: String,
+    /// Whether the stream is recorded (the channel's switch); absent from
+    /// an older ingestd: recorded.
+    #[serde(default = "yes")]
+    pub record: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Default for StreamInfo {
+    fn default() -> Self {
+        StreamInfo {
+            version: VERSION,
+            stream_id: 0,
+            channel: String::new(),
+            title: String::new(),
+            started_at_ms: 0,
+            members_only: false,
+            resumed: false,
+            ladder: String::new(),
+            record: true,
+        }
+    }
 }
 
 /// Why a stream ended.
@@ -179,6 +203,7 @@ mod tests {
                 members_only: false,
                 resumed: true,
                 ladder: "phone".into(),
+                record: false,
             }),
             LinkMessage::VideoConfig(Bytes::from_static(b"avcc")),
             LinkMessage::AudioConfig(Bytes::from_static(b"\x11\x90")),

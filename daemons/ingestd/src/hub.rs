@@ -346,6 +346,7 @@ impl Hub {
             members_only: stream.members_only,
             resumed: false,
             ladder: channel.ladder.clone(),
+            record: channel.record,
         };
         let forwarder = forwarder::spawn(
             info,

@@ -195,8 +195,17 @@ impl Registry {
         } else {
             0
         };
+        // The channel's switch: a stream it turns off has no recording (and
+        // so no DVR window).
+        let settings = {
+            let mut s = self.settings.clone();
+            if !info.record {
+                s.recorder = None;
+            }
+            s
+        };
         let new_segmenter = {
-            let s = self.settings.clone();
+            let s = settings.clone();
             let id = info.stream_id;
             move || {
                 let mut seg =
@@ -249,10 +258,11 @@ impl Registry {
         let thumbs = Thumbnails::new(
             self.settings.thumbnail_interval_ms,
             thumbnail,
-            self.settings.recorder.clone().map(|r| (r, info.stream_id)),
+            settings.recorder.clone().map(|r| (r, info.stream_id)),
         );
         tokio::spawn(run_stream(
             self.clone(),
+            settings.recorder.clone(),
             info,
             seg,
             (rungs, thumbs),
@@ -694,6 +704,7 @@ impl Thumbnails {
 
 async fn run_stream(
     registry: Arc<Registry>,
+    recorder: Option<Arc<crate::recorder::Recorder>>,
     info: StreamInfo,
     mut seg: Segmenter,
     (mut rungs, mut thumbs): (Rungs, Thumbnails),
@@ -702,7 +713,6 @@ async fn run_stream(
 ) {
     let mut orphaned: Option<tokio::time::Instant> = None;
     let mut done = Completed::default();
-    let recorder = registry.settings.recorder.clone();
     let mut recorded = Recorded::default();
     let mut publish = |seg: &mut Segmenter, done: &mut Completed, rungs: &mut Rungs| {
         let now = stage_core::time::now_ms();
@@ -818,7 +828,7 @@ async fn run_stream(
         rungs.finish().await;
         publish(&mut seg, &mut done, &mut rungs);
     }
-    if let Some(r) = &registry.settings.recorder {
+    if let Some(r) = &recorder {
         r.finish(crate::recorder::Finish {
             stream_id: info.stream_id,
             title: info.title.clone(),

@@ -18,7 +18,7 @@ async fn the_watch_page_rewinds_60_s_while_live_and_goes_live_again() {
         seconds: Some(10),
         ..Clip::small()
     };
-    let _p = Publisher::start_copy(&clip, &stack.rtmp_url(&key), stack.dir.path());
+    let mut p = Publisher::start_copy(&clip, &stack.rtmp_url(&key), stack.dir.path());
     let stream_id = stack.wait_live("dvr", Duration::from_secs(30)).await;
     let url = "/hls/dvr/source/index.m3u8";
     // 70 s of broadcast: more than 60 s to rewind.
@@ -134,4 +134,54 @@ async fn the_watch_page_rewinds_60_s_while_live_and_goes_live_again() {
         "{errors:?}"
     );
     b.close().await;
+
+    // The channel's switch: with recording off, a stream has no recording,
+    // no DVR window and no VOD.
+    p.stop_cleanly();
+    let shown = stack.stagectl_json(&["channel", "set", "dvr", "--record", "false"]);
+    assert_eq!(shown["record"], false, "{shown}");
+    stack
+        .wait_until("the VOD of the first stream", Duration::from_secs(20), || async {
+            stack.get_json("/vods?channel=dvr").await.unwrap_or_default()["vods"]
+                .as_array()
+                .is_some_and(|v| v.len() == 1)
+        })
+        .await;
+    let mut p = Publisher::start_copy(&clip, &stack.rtmp_url(&key), stack.dir.path());
+    stack
+        .wait_until("a second stream", Duration::from_secs(30), || async {
+            stack.live("dvr").await["stream_id"].as_i64().is_some_and(|id| id != stream_id)
+        })
+        .await;
+    let second = stack.live("dvr").await["stream_id"].as_i64().unwrap();
+    // Past what memory holds (14 segments): a DVR window would list more.
+    stack
+        .wait_until("segment 14", Duration::from_secs(60), || async {
+            let t = stack.get_text(url).await.unwrap_or_default();
+            parse_media_playlist(&t).1.last().is_some_and(|u| {
+                u.strip_suffix(".m4s")
+                    .and_then(|x| x.rsplit('-').next())
+                    .and_then(|n| n.parse::<u64>().ok())
+                    .is_some_and(|n| n >= 14)
+            })
+        })
+        .await;
+    let text = stack.get_text(url).await.unwrap();
+    assert!(parse_media_playlist(&text).1.len() <= 12, "a DVR window without recording: {text}");
+    assert!(
+        !stack
+            .dir
+            .path()
+            .join(format!("data/recordings/s{second}"))
+            .exists(),
+        "recorded with the switch off"
+    );
+    p.stop_cleanly();
+    stack
+        .wait_until("the second stream ended", Duration::from_secs(20), || async {
+            stack.live("dvr").await["live"] == false
+        })
+        .await;
+    let list = stack.get_json("/vods?channel=dvr").await.unwrap();
+    assert_eq!(list["vods"].as_array().unwrap().len(), 1, "{list}");
 }
