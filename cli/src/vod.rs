@@ -250,16 +250,7 @@ pub async fn run(cfg: &Config, out: &Output, cmd: VodCmd) -> anyhow::Result<Exit
         VodCmd::Delete { id } => {
             let v = vod(&db, id).await?;
             let store = stage_store::open(cfg)?.store;
-            let objects: Vec<ObjectPath> = store
-                .list(Some(&ObjectPath::from(v.prefix.as_str())))
-                .map_ok(|m| m.location)
-                .try_collect()
-                .await?;
-            let mut removed = 0u64;
-            for o in objects {
-                store.delete(&o).await?;
-                removed += 1;
-            }
+            let removed = stage_store::delete_prefix(&*store, &v.prefix).await?;
             db.delete_vod(id).await?;
             out.emit(
                 &serde_json::json!({"deleted": id, "objects": removed}),

@@ -417,6 +417,8 @@ pub struct RecordingConfig {
     /// Cloud DVR: how much of a live broadcast its playlist lets viewers
     /// rewind (served from the recording); "0s": only the live window.
     pub dvr_window: HumanDuration,
+    /// Recordings older than this many days are deleted (0: kept).
+    pub retention_days: u32,
     /// Where recordings go: "local" (`dir`) or "s3" (`[recording.s3]`).
     pub store: String,
     pub s3: S3Config,
@@ -489,6 +491,7 @@ impl Default for RecordingConfig {
             dir: PathBuf::new(),
             queue_bytes: 256 << 20,
             dvr_window: HumanDuration(Duration::from_secs(2 * 3600)),
+            retention_days: 0,
             store: "local".into(),
             s3: S3Config::default(),
         }
@@ -774,8 +777,13 @@ mod tests {
         assert!(e.contains("recording.store") && e.contains("\"s3\""), "{e}");
         let e = err("[recording]\nstore = \"s3\"\n");
         assert!(e.contains("recording.s3.bucket"), "{e}");
-        let e = err("[recording]\nstore = \"s3\"\n[recording.s3]\nbucket = \"b\"\nendpoint = \"http://127.0.0.1:9000\"\n");
-        assert!(e.contains("recording.s3.endpoint") && e.contains("allow_http"), "{e}");
+        let e = err(
+            "[recording]\nstore = \"s3\"\n[recording.s3]\nbucket = \"b\"\nendpoint = \"http://127.0.0.1:9000\"\n",
+        );
+        assert!(
+            e.contains("recording.s3.endpoint") && e.contains("allow_http"),
+            "{e}"
+        );
         let e = err("[recording.s3]\nbuckit = \"b\"\n");
         assert!(e.contains("buckit"), "{e}");
         let e = err("[recording]\ndvr_window = \"72h\"\n");
@@ -789,7 +797,10 @@ mod tests {
         assert_eq!(c.recording.dvr_window.0, Duration::from_secs(7200));
         // The secret never shows in a debug print of the config.
         let shown = format!("{c:?}");
-        assert!(!shown.contains("hunter2") && shown.contains("<redacted>"), "{shown}");
+        assert!(
+            !shown.contains("hunter2") && shown.contains("<redacted>"),
+            "{shown}"
+        );
     }
 
     #[test]

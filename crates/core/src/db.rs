@@ -684,6 +684,18 @@ impl Db {
         row.as_ref().map(vod_from).transpose()
     }
 
+    /// Every recording whose stream started before `ms` (Unix ms), oldest
+    /// first (retention).
+    pub async fn vods_started_before(&self, ms: i64) -> Result<Vec<Vod>> {
+        let sql = concat!(
+            "SELECT ",
+            vod_cols!(),
+            " WHERE v.started_at < $1 ORDER BY v.started_at"
+        );
+        let rows = sqlx::query(sql).bind(ms).fetch_all(&self.pool).await?;
+        rows.iter().map(vod_from).collect()
+    }
+
     /// The id of a stream's recording, if it has been finalised.
     pub async fn vod_for_stream(&self, stream_id: i64) -> Result<Option<i64>> {
         let row = sqlx::query("SELECT id FROM vods WHERE stream_id = $1")

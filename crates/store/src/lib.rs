@@ -7,13 +7,13 @@
 //! which needs rustls: rustls requires `subtle` >= 2.5 while rml_rtmp's
 //! `crypto-mac` pins `subtle` = 2.4, and one workspace cannot have both.
 
-use object_store::ObjectStore;
 use object_store::aws::AmazonS3Builder;
 use object_store::client::{
     ClientOptions, HttpClient, HttpConnector, HttpError, HttpErrorKind, HttpRequest, HttpResponse,
     HttpResponseBody, HttpService,
 };
 use object_store::local::LocalFileSystem;
+use object_store::{ObjectStore, ObjectStoreExt};
 use stage_core::Config;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -156,4 +156,20 @@ impl HttpService for Reqwest {
             HttpResponseBody::new(body.map_err(http_error)),
         ))
     }
+}
+
+/// Deletes every object under `prefix`; returns how many.
+pub async fn delete_prefix(store: &dyn ObjectStore, prefix: &str) -> anyhow::Result<u64> {
+    use futures::TryStreamExt;
+    let objects: Vec<object_store::path::Path> = store
+        .list(Some(&object_store::path::Path::from(prefix)))
+        .map_ok(|m| m.location)
+        .try_collect()
+        .await?;
+    let mut n = 0;
+    for o in objects {
+        store.delete(&o).await?;
+        n += 1;
+    }
+    Ok(n)
 }

@@ -150,6 +150,16 @@ pub async fn run(
         async move { stage_core::telemetry::stopped(&mut s2).await },
     ));
     let link = tokio::spawn(link_server::run(l.media, registry, stop_rx.clone()));
+    if let Some(r) = &recorder
+        && cfg.recording.retention_days > 0
+    {
+        tokio::spawn(recorder::retention(
+            r.store(),
+            db.clone(),
+            cfg.recording.retention_days,
+            stop_rx.clone(),
+        ));
+    }
     let counting = tokio::spawn(viewers.run(db, stop_rx));
     shutdown.await;
     tracing::info!("packagerd shutting down");

@@ -578,6 +578,52 @@ async fn worker(
     }
 }
 
+/// Deletes the recordings (objects and rows) of streams that started more
+/// than `days` days before `now_ms`; returns how many. Each is logged.
+pub async fn retention_pass(
+    store: &dyn ObjectStore,
+    db: &Db,
+    days: u32,
+    now_ms: i64,
+) -> anyhow::Result<usize> {
+    let cutoff = now_ms - i64::from(days) * 86_400_000;
+    let old = db.vods_started_before(cutoff).await?;
+    for v in &old {
+        let objects = stage_store::delete_prefix(store, &v.prefix).await?;
+        db.delete_vod(v.id).await?;
+        tracing::info!(
+            vod = v.id,
+            channel = %v.channel,
+            started_at = %stage_core::time::rfc3339_ms(v.started_at),
+            objects,
+            retention_days = days,
+            "recording past retention deleted"
+        );
+    }
+    Ok(old.len())
+}
+
+/// Runs `retention_pass` at start and then hourly until `stop`.
+pub async fn retention(
+    store: Arc<dyn ObjectStore>,
+    db: Db,
+    days: u32,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut tick = tokio::time::interval(Duration::from_secs(3600));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stage_core::telemetry::stopped(&mut stop) => return,
+        }
+        match retention_pass(&*store, &db, days, stage_core::time::now_ms()).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(deleted = n, retention_days = days, "retention pass done"),
+            Err(e) => tracing::warn!(cause = %e, "retention pass failed; trying again in an hour"),
+        }
+    }
+}
+
 /// Peak and average bits per second of a rendition's recorded segments.
 fn measured_bandwidth(segs: &[(RecordedSegment, u64)]) -> (u64, u64) {
     let rate = |bytes: u64, secs: f64| (bytes as f64 * 8.0 / secs.max(0.001)).round() as u64;
@@ -890,6 +936,66 @@ mod tests {
         );
         assert!(st.dropped > 0, "{st:?}");
         assert_eq!(st.error, None, "{st:?}");
+    }
+
+    /// Files under `dir`, recursively.
+    fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+        let mut out = Vec::new();
+        for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            if e.path().is_dir() {
+                out.extend(walk(&e.path()));
+            } else {
+                out.push(e.path());
+            }
+        }
+        out
+    }
+
+    #[tokio::test]
+    async fn retention_deletes_recordings_older_than_its_days_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+        let db = Db::connect(&url, 1, Duration::from_secs(5)).await.unwrap();
+        db.migrate().await.unwrap();
+        let owner = db.ensure_owner("o").await.unwrap();
+        let ch = db.create_channel(owner, "c", false, "h").await.unwrap();
+        let r = Recorder::local(&dir.path().join("rec"), 1 << 30, db.clone()).unwrap();
+        let now = stage_core::time::now_ms();
+        let mut ids = Vec::new();
+        for age_days in [10, 3] {
+            let st = db.start_stream(&ch).await.unwrap();
+            for seq in 0..2 {
+                let init = (seq == 0).then(|| (&b"init"[..], variant()));
+                assert!(r.segment(st.id, "source", &seg(seq), &[1u8; 100], init));
+            }
+            db.end_stream(st.id).await.unwrap();
+            let (id, _) = finalize(
+                &*r.store(),
+                &db,
+                &Finish {
+                    stream_id: st.id,
+                    title: "t".into(),
+                    started_at_ms: now - age_days * 86_400_000,
+                },
+            )
+            .await
+            .unwrap();
+            ids.push((id, st.id));
+        }
+        assert_eq!(retention_pass(&*r.store(), &db, 7, now).await.unwrap(), 1);
+        let (old, old_stream) = ids[0];
+        let (new, new_stream) = ids[1];
+        assert!(db.vod(old).await.unwrap().is_none());
+        let left: Vec<_> = walk(&dir.path().join(format!("rec/s{old_stream}")));
+        assert!(left.is_empty(), "{left:?}");
+        assert!(db.vod(new).await.unwrap().is_some());
+        assert!(
+            dir.path()
+                .join(format!("rec/s{new_stream}/source/vod.m3u8"))
+                .exists()
+        );
+        // Nothing more to do.
+        assert_eq!(retention_pass(&*r.store(), &db, 7, now).await.unwrap(), 0);
     }
 
     #[tokio::test]

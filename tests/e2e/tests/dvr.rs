@@ -141,16 +141,25 @@ async fn the_watch_page_rewinds_60_s_while_live_and_goes_live_again() {
     let shown = stack.stagectl_json(&["channel", "set", "dvr", "--record", "false"]);
     assert_eq!(shown["record"], false, "{shown}");
     stack
-        .wait_until("the VOD of the first stream", Duration::from_secs(20), || async {
-            stack.get_json("/vods?channel=dvr").await.unwrap_or_default()["vods"]
-                .as_array()
-                .is_some_and(|v| v.len() == 1)
-        })
+        .wait_until(
+            "the VOD of the first stream",
+            Duration::from_secs(20),
+            || async {
+                stack
+                    .get_json("/vods?channel=dvr")
+                    .await
+                    .unwrap_or_default()["vods"]
+                    .as_array()
+                    .is_some_and(|v| v.len() == 1)
+            },
+        )
         .await;
     let mut p = Publisher::start_copy(&clip, &stack.rtmp_url(&key), stack.dir.path());
     stack
         .wait_until("a second stream", Duration::from_secs(30), || async {
-            stack.live("dvr").await["stream_id"].as_i64().is_some_and(|id| id != stream_id)
+            stack.live("dvr").await["stream_id"]
+                .as_i64()
+                .is_some_and(|id| id != stream_id)
         })
         .await;
     let second = stack.live("dvr").await["stream_id"].as_i64().unwrap();
@@ -167,7 +176,10 @@ async fn the_watch_page_rewinds_60_s_while_live_and_goes_live_again() {
         })
         .await;
     let text = stack.get_text(url).await.unwrap();
-    assert!(parse_media_playlist(&text).1.len() <= 12, "a DVR window without recording: {text}");
+    assert!(
+        parse_media_playlist(&text).1.len() <= 12,
+        "a DVR window without recording: {text}"
+    );
     assert!(
         !stack
             .dir
@@ -178,9 +190,11 @@ async fn the_watch_page_rewinds_60_s_while_live_and_goes_live_again() {
     );
     p.stop_cleanly();
     stack
-        .wait_until("the second stream ended", Duration::from_secs(20), || async {
-            stack.live("dvr").await["live"] == false
-        })
+        .wait_until(
+            "the second stream ended",
+            Duration::from_secs(20),
+            || async { stack.live("dvr").await["live"] == false },
+        )
         .await;
     let list = stack.get_json("/vods?channel=dvr").await.unwrap();
     assert_eq!(list["vods"].as_array().unwrap().len(), 1, "{list}");
