@@ -177,12 +177,7 @@
     state.rewound = !!edge && edge - video.currentTime > JUMP_BEHIND_S;
   });
 
-  function clock(s) {
-    s = Math.max(0, Math.round(s));
-    const h = Math.floor(s / 3600), m = Math.floor(s / 60) % 60, sec = s % 60;
-    const mm = (h ? String(m).padStart(2, '0') : String(m)) + ':' + String(sec).padStart(2, '0');
-    return h ? h + ':' + mm : mm;
-  }
+  const clock = window.stageCards ? window.stageCards.clock : function (x) { return Math.round(x) + ' s'; };
 
   // The DVR bar: from the oldest moment the playlist lists (left) to the
   // live edge (right); its value is minus the seconds behind live.
@@ -376,6 +371,16 @@
   fetch('/channels/' + encodeURIComponent(channel), { cache: 'no-store' })
     .then(function (r) { return r.ok ? r.json() : null; })
     .then(function (c) { if (c) { titleEl.textContent = c.title || c.name; descEl.textContent = c.description || ''; } })
+    .catch(function () {});
+  // The channel's past broadcasts, under the player.
+  fetch('/vods?limit=6&channel=' + encodeURIComponent(channel), { cache: 'no-store' })
+    .then(function (r) { return r.ok ? r.json() : null; })
+    .then(function (l) {
+      if (!l || !window.stageCards || !l.vods.length) return;
+      window.stageCards.fill(document.getElementById('pastlist'), document.createElement('p'),
+        l.vods.map(window.stageCards.vodCard));
+      document.getElementById('past').hidden = false;
+    })
     .catch(function () {});
   titleEl.textContent = channel;
   poll();

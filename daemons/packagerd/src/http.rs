@@ -32,6 +32,8 @@ pub fn router(state: AppState) -> Router {
     let cors = state.cors.clone();
     Router::new()
         .route("/healthz", get(stage_core::http::healthz))
+        .route("/", get(front_page))
+        .route("/live", get(live_channels))
         .route("/hls/{channel}/index.m3u8", get(multivariant))
         .route("/hls/{channel}/manifest.mpd", get(mpd))
         .route("/hls/{channel}/{rendition}/index.m3u8", get(media_playlist))
@@ -499,6 +501,47 @@ async fn channel_info(State(s): State<AppState>, Path(channel): Path<String>) ->
                 .into_response()
         }
     }
+}
+
+async fn front_page(State(s): State<AppState>) -> Response {
+    web::serve(s.web_dir.as_deref(), "index.html")
+}
+
+/// The channels live now, most watched first (the front page's list).
+async fn live_channels(State(s): State<AppState>) -> Response {
+    let mut live: Vec<(u64, serde_json::Value)> = s
+        .registry
+        .all()
+        .into_iter()
+        .map(|h| h.snapshot.borrow().clone())
+        .filter(|snap| !snap.ended && snap.multivariant.is_some())
+        .map(|snap| {
+            let viewers = s.viewers.count(snap.stream_id);
+            (
+                viewers,
+                serde_json::json!({
+                    "channel": snap.channel,
+                    "title": snap.title,
+                    "stream_id": snap.stream_id,
+                    "started_at": stage_core::time::rfc3339_ms(snap.started_at_ms),
+                    "viewers": viewers,
+                    "watch_url": format!("/watch/{}", snap.channel),
+                    "thumbnail_url": format!("/channels/{}/thumbnail.jpg", snap.channel),
+                    "playlist_url": format!("/hls/{}/index.m3u8", snap.channel),
+                }),
+            )
+        })
+        .collect();
+    live.sort_by(|a, b| {
+        b.0.cmp(&a.0)
+            .then_with(|| a.1["channel"].as_str().cmp(&b.1["channel"].as_str()))
+    });
+    let channels: Vec<serde_json::Value> = live.into_iter().map(|(_, v)| v).collect();
+    (
+        [(header::CACHE_CONTROL, "no-cache")],
+        Json(serde_json::json!({ "channels": channels })),
+    )
+        .into_response()
 }
 
 async fn channel_live(State(s): State<AppState>, Path(channel): Path<String>) -> Response {

@@ -6,6 +6,8 @@ use axum::response::{IntoResponse, Response};
 
 const WATCH_HTML: &str = include_str!("../../../web/watch.html");
 const PLAYER_JS: &str = include_str!("../../../web/player.js");
+const INDEX_HTML: &str = include_str!("../../../web/index.html");
+const CARDS_JS: &str = include_str!("../../../web/cards.js");
 const PLAYER_CSS: &str = include_str!("../../../web/player.css");
 const HLS_JS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/hls.min.js"));
 
@@ -23,6 +25,8 @@ fn builtin(name: &str) -> Option<&'static [u8]> {
         "watch.html" => WATCH_HTML.as_bytes(),
         "player.js" => PLAYER_JS.as_bytes(),
         "player.css" => PLAYER_CSS.as_bytes(),
+        "index.html" => INDEX_HTML.as_bytes(),
+        "cards.js" => CARDS_JS.as_bytes(),
         "hls.min.js" => HLS_JS,
         _ => return None,
     })

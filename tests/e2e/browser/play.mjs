@@ -53,6 +53,8 @@ async function dashPage(mpd) {
 
 const state = () => page.evaluate(() => {
   const v = document.querySelector('video');
+  // A page without a player (the front page): its text only.
+  if (!v) return { text: document.body.innerText.slice(0, 2000) };
   return {
     currentTime: v.currentTime, paused: v.paused, readyState: v.readyState, videoHeight: v.videoHeight,
     badge: document.getElementById('badge').textContent,

@@ -138,7 +138,11 @@ async fn the_watch_page_rewinds_60_s_while_live_and_goes_live_again() {
     // The channel's switch: with recording off, a stream has no recording,
     // no DVR window and no VOD.
     p.stop_cleanly();
-    let shown = stack.stagectl_json(&["channel", "set", "dvr", "--record", "false"]);
+    // (A hostile title, for the pages below.)
+    let title = "<img src=x onerror=\"window.pwned=1\"> \u{202e}evil";
+    let shown = stack.stagectl_json(&[
+        "channel", "set", "dvr", "--record", "false", "--title", title,
+    ]);
     assert_eq!(shown["record"], false, "{shown}");
     stack
         .wait_until(
@@ -163,6 +167,55 @@ async fn the_watch_page_rewinds_60_s_while_live_and_goes_live_again() {
         })
         .await;
     let second = stack.live("dvr").await["stream_id"].as_i64().unwrap();
+    let vod_id = stack.get_json("/vods?channel=dvr").await.unwrap()["vods"][0]["id"]
+        .as_i64()
+        .unwrap();
+    // The front page: the live channel (title as text, viewers, thumbnail)
+    // and the recording.
+    stack
+        .wait_until("the channel in /live", Duration::from_secs(20), || async {
+            stack.get_json("/live").await.unwrap_or_default()["channels"][0]["channel"] == "dvr"
+        })
+        .await;
+    let live = stack.get_json("/live").await.unwrap();
+    assert_eq!(live["channels"][0]["title"], title, "{live}");
+    let mut home = Browser::open(&stack.url("/")).await.expect("chromium");
+    let t = serde_json::to_string(title).unwrap();
+    let r = home
+        .wait_until(
+            &format!(
+                "document.querySelectorAll('#live .card').length === 1 && \
+                 document.querySelector('#live .card .title').textContent === {t} && \
+                 /^dvr · \\d+ viewers?$/.test(document.querySelector('#live .card .sub').textContent) && \
+                 document.querySelector('#live .card a').getAttribute('href') === '/watch/dvr' && \
+                 document.querySelectorAll('#vods .card').length === 1 && \
+                 document.querySelector('#vods .card a').getAttribute('href') === '/vod/{vod_id}' && \
+                 document.querySelectorAll('.card .title img, .card .sub img').length === 0 && !window.pwned"
+            ),
+            20,
+        )
+        .await
+        .unwrap();
+    assert_eq!(r["ok"], true, "front page: {r}");
+    home.close().await;
+    // The watch page lists the channel's past broadcasts.
+    let mut watch = Browser::open(&stack.url("/watch/dvr"))
+        .await
+        .expect("chromium");
+    let r = watch
+        .wait_until(
+            &format!(
+                "!document.getElementById('past').hidden && \
+                 document.querySelectorAll('#pastlist .card').length === 1 && \
+                 document.querySelector('#pastlist .card a').getAttribute('href') === '/vod/{vod_id}' && \
+                 document.getElementById('title').textContent === {t} && !window.pwned"
+            ),
+            20,
+        )
+        .await
+        .unwrap();
+    assert_eq!(r["ok"], true, "past broadcasts: {r}");
+    watch.close().await;
     // Past what memory holds (14 segments): a DVR window would list more.
     stack
         .wait_until("segment 14", Duration::from_secs(60), || async {
