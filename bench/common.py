@@ -75,7 +75,7 @@ class StreamStage:
 
     def __init__(self, work, channels, packagerd_extra=""):
         p = free_ports(9)
-        self.rtmp, self.http = p[0], p[3]
+        self.rtmp, self.http, self.admin = p[0], p[3], p[4]
         self.cfg = os.path.join(work, "ss.toml")
         with open(self.cfg, "w") as f:
             f.write(f'''data_dir = "{work}/ss-data"

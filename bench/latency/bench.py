@@ -11,7 +11,7 @@ from every presented frame (requestVideoFrameCallback + canvas) and reports
 median/p90 of shown-at − painted-at, the two halves' medians and `waiting`
 events after playback started.
 
-usage: bench/latency/bench.py [--seconds 60] [--only streamstage|nginx] [--parts 100ms]
+usage: bench/latency/bench.py [--seconds 60] [--only streamstage|nginx] [--parts 100ms] [--recording-off]
        bench/latency/bench.py --only streamstage --seconds 1800   (the 30-minute check)
 Needs: cargo build --release --bins, ffmpeg, chromium, npm ci, and for the
 peer nginx with libnginx-mod-rtmp. Results: bench/out/latency-*.json.
@@ -76,8 +76,12 @@ def measure(page_url, seconds):
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def streamstage(seconds, work, part=None):
+def streamstage(seconds, work, part=None, record=True, dvr=None):
     extra = f'part_duration = "{part}"' if part else ""
+    if not record:
+        extra += "\n[recording]\nenabled = false\n"
+    elif dvr is not None:
+        extra += f'\n[recording]\ndvr_window = "{dvr}"\n'
     with StreamStage(work, ["lat"], extra) as ss:
         until = time.time() + seconds + 90
         t = threading.Thread(target=painter, args=(ss.rtmp_url(ss.keys[0]), until,
@@ -162,11 +166,19 @@ def main():
     ap.add_argument("--seconds", type=int, default=60)
     ap.add_argument("--only", choices=["streamstage", "nginx"])
     ap.add_argument("--parts", default="", help="also run StreamStage with these part_duration values, e.g. 100ms")
+    ap.add_argument("--recording-off", action="store_true",
+                    help="also run StreamStage with recording off (recording is on by default)")
+    ap.add_argument("--dvr-off", action="store_true",
+                    help="also run StreamStage recording without the DVR window")
     a = ap.parse_args()
     results = {}
     runs = [("streamstage", streamstage)]
     for part in [x for x in a.parts.split(",") if x]:
         runs.append((f"streamstage part_duration={part}", lambda s, w, part=part: streamstage(s, w, part)))
+    if a.dvr_off:
+        runs.append(("streamstage dvr_window=0s", lambda s, w: streamstage(s, w, dvr="0s")))
+    if a.recording_off:
+        runs.append(("streamstage recording=off", lambda s, w: streamstage(s, w, record=False)))
     runs.append(("nginx-rtmp", nginx_rtmp))
     for name, fn in runs:
         if a.only and not name.startswith(a.only):
