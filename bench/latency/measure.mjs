@@ -73,7 +73,10 @@ const result = await page.evaluate(async (seconds) => {
 // target (PART-HOLD-BACK) over the second half, and how often the page sped up.
 const player = await page.evaluate(() => {
   const p = window.stagePlayer;
-  return p ? { behind: p.behindTarget.map((x) => x[1]), catchups: p.catchups } : null;
+  return p ? {
+    behind: p.behindTarget.map((x) => x[1]), catchups: p.catchups, rewound: p.rewound,
+    first_behind: p.behindTarget.slice(0, 8).map((x) => x[1]),
+  } : null;
 });
 const behind = player ? player.behind.slice(Math.floor(player.behind.length / 2)).sort((a, b) => a - b) : [];
 
@@ -86,6 +89,7 @@ process.stdout.write(JSON.stringify({
   first_half_median_ms: med(result.samples.slice(0, half)), second_half_median_ms: med(result.samples.slice(half)),
   behind_target_median_ms: behind.length ? behind[Math.floor(behind.length / 2)] : null,
   catchups: player ? player.catchups : null,
+  rewound: player ? player.rewound : null, first_behind_target_ms: player ? player.first_behind : null,
   waiting_after_start: result.waiting, stalls: result.stalls, undecodable: result.undecodable, startup_ms: result.startedAfterMs,
 }) + '\n');
 await close();
