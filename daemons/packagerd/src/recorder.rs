@@ -857,6 +857,42 @@ mod tests {
         assert!(!names.iter().any(|n| n.ends_with(".tmp")), "{names:?}");
     }
 
+    #[tokio::test]
+    async fn a_failing_disk_is_reported_and_recording_resumes_when_it_works_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = recorder(dir.path(), 1 << 30).await;
+        assert!(r.segment(
+            9,
+            "source",
+            &seg(0),
+            &[0u8; 100],
+            Some((&b"init"[..], variant()))
+        ));
+        // The rendition's directory turns into a file: every write fails
+        // (as on a full or broken disk; root ignores permissions, so this
+        // is how a test makes writes fail).
+        let rendition = dir.path().join("rec/s9/source");
+        std::fs::rename(&rendition, dir.path().join("moved")).unwrap();
+        std::fs::write(&rendition, b"not a directory").unwrap();
+        let t0 = std::time::Instant::now();
+        assert!(!r.segment(9, "source", &seg(1), &[1u8; 100], None));
+        assert!(!r.segment(9, "source", &seg(2), &[2u8; 100], None));
+        assert!(
+            t0.elapsed() < Duration::from_secs(1),
+            "a failing write waited"
+        );
+        let st = r.status();
+        assert_eq!(st.dropped, 2, "{st:?}");
+        assert!(st.error.is_some(), "not reported: {st:?}");
+        // The disk works again: the next segment is recorded and the error
+        // cleared.
+        std::fs::remove_file(&rendition).unwrap();
+        assert!(r.segment(9, "source", &seg(3), &[3u8; 100], None));
+        let st = r.status();
+        assert_eq!((st.dropped, st.error.clone()), (2, None), "{st:?}");
+        assert!(rendition.join(segment_name(3, 2.0, 0, false)).exists());
+    }
+
     /// A recorder uploading from a spool to a store in another directory.
     async fn uploading(dir: &std::path::Path, limit: u64) -> (Arc<Recorder>, Db) {
         let url = format!("sqlite://{}?mode=rwc", dir.join("t.db").display());

@@ -447,6 +447,10 @@ impl Recorded {
             );
             if ok {
                 written.push(s.entry.seq);
+            } else {
+                // The init may not have been written either: try it again
+                // with the next segment.
+                self.inits.remove(&(rendition.to_string(), s.init_id));
             }
             self.last.insert(rendition.to_string(), s.entry.seq);
         }
