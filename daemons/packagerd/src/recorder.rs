@@ -26,7 +26,6 @@
 //! and registers the VOD in the database.
 
 use bytes::Bytes;
-use object_store::local::LocalFileSystem;
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt};
 use stage_core::Db;
@@ -191,20 +190,6 @@ pub fn vod_playlist(segments: &[RecordedSegment]) -> MediaPlaylist {
 }
 
 impl Recorder {
-    /// A recorder writing under the local directory `dir` (created).
-    pub fn local(dir: &Path, limit: u64, db: Db) -> anyhow::Result<Arc<Recorder>> {
-        create_dir(dir, "recording.dir")?;
-        let store = LocalFileSystem::new_with_prefix(dir)
-            .map_err(|e| anyhow::anyhow!("config key `recording.dir`: {}: {e}", dir.display()))?;
-        Ok(Recorder::new(
-            Arc::new(store),
-            dir.to_path_buf(),
-            false,
-            limit,
-            db,
-        ))
-    }
-
     /// A recorder writing to `store` through the local directory `spool`
     /// (uploading from it when `upload`); its worker runs on the current
     /// runtime. Whatever an earlier process left in the spool is queued
@@ -441,11 +426,6 @@ impl Recorder {
             .await
             .is_ok_and(|r| r.is_ok())
     }
-}
-
-fn create_dir(dir: &Path, key: &str) -> anyhow::Result<()> {
-    std::fs::create_dir_all(dir)
-        .map_err(|e| anyhow::anyhow!("config key `{key}`: cannot create {}: {e}", dir.display()))
 }
 
 /// Writes `data` to `path` whole or not at all: a temporary file beside it
@@ -748,6 +728,7 @@ pub async fn finalize(store: &dyn ObjectStore, db: &Db, f: &Finish) -> anyhow::R
 #[cfg(test)]
 mod tests {
     use super::*;
+    use object_store::local::LocalFileSystem;
 
     #[test]
     fn segment_names_carry_what_the_playlist_needs() {
@@ -806,11 +787,27 @@ mod tests {
         assert!(!text.contains("PART"), "{text}");
     }
 
-    async fn recorder(dir: &std::path::Path, limit: u64) -> Arc<Recorder> {
+    /// A migrated SQLite database in `dir`.
+    async fn test_db(dir: &std::path::Path) -> Db {
         let url = format!("sqlite://{}?mode=rwc", dir.join("t.db").display());
         let db = Db::connect(&url, 1, Duration::from_secs(5)).await.unwrap();
         db.migrate().await.unwrap();
-        Recorder::local(&dir.join("rec"), limit, db).unwrap()
+        db
+    }
+
+    /// A recorder on the local store `dir/rec` (its own spool), as
+    /// packagerd makes one by default.
+    fn local(dir: &std::path::Path, limit: u64, db: Db) -> Arc<Recorder> {
+        let rec = dir.join("rec");
+        std::fs::create_dir_all(&rec).unwrap();
+        let store = LocalFileSystem::new_with_prefix(&rec)
+            .unwrap()
+            .with_automatic_cleanup(true);
+        Recorder::new(Arc::new(store), rec, false, limit, db)
+    }
+
+    async fn recorder(dir: &std::path::Path, limit: u64) -> Arc<Recorder> {
+        local(dir, limit, test_db(dir).await)
     }
 
     fn seg(seq: u64) -> RecordedSegment {
@@ -895,9 +892,7 @@ mod tests {
 
     /// A recorder uploading from a spool to a store in another directory.
     async fn uploading(dir: &std::path::Path, limit: u64) -> (Arc<Recorder>, Db) {
-        let url = format!("sqlite://{}?mode=rwc", dir.join("t.db").display());
-        let db = Db::connect(&url, 1, Duration::from_secs(5)).await.unwrap();
-        db.migrate().await.unwrap();
+        let db = test_db(dir).await;
         std::fs::create_dir_all(dir.join("store")).unwrap();
         let store = Arc::new(LocalFileSystem::new_with_prefix(dir.join("store")).unwrap());
         let r = Recorder::new(store, dir.join("spool"), true, limit, db.clone());
@@ -990,12 +985,10 @@ mod tests {
     #[tokio::test]
     async fn retention_deletes_recordings_older_than_its_days_only() {
         let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
-        let db = Db::connect(&url, 1, Duration::from_secs(5)).await.unwrap();
-        db.migrate().await.unwrap();
+        let db = test_db(dir.path()).await;
         let owner = db.ensure_owner("o").await.unwrap();
         let ch = db.create_channel(owner, "c", false, "h").await.unwrap();
-        let r = Recorder::local(&dir.path().join("rec"), 1 << 30, db.clone()).unwrap();
+        let r = local(dir.path(), 1 << 30, db.clone());
         let now = stage_core::time::now_ms();
         let mut ids = Vec::new();
         for age_days in [10, 3] {
@@ -1037,13 +1030,11 @@ mod tests {
     #[tokio::test]
     async fn recover_finalises_streams_that_ended_while_packagerd_was_down() {
         let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
-        let db = Db::connect(&url, 1, Duration::from_secs(5)).await.unwrap();
-        db.migrate().await.unwrap();
+        let db = test_db(dir.path()).await;
         let owner = db.ensure_owner("o").await.unwrap();
         let ch = db.create_channel(owner, "c", false, "h").await.unwrap();
         let ended = db.start_stream(&ch).await.unwrap();
-        let r = Recorder::local(&dir.path().join("rec"), 1 << 30, db.clone()).unwrap();
+        let r = local(dir.path(), 1 << 30, db.clone());
         for seq in 0..3 {
             let init = (seq == 0).then(|| (&b"init"[..], variant()));
             assert!(r.segment(ended.id, "source", &seg(seq), &[1u8; 500], init));
