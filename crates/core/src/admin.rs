@@ -15,7 +15,21 @@ const TOKEN_FILE: &str = "admin.token";
 
 /// Reads the admin token from the data dir, creating it if missing.
 pub fn load_or_create_token(data_dir: &Path) -> std::io::Result<String> {
-    let path = data_dir.join(TOKEN_FILE);
+    load_or_create_secret(data_dir, TOKEN_FILE, || {
+        let mut raw = [0u8; 32];
+        rand::rng().fill_bytes(&mut raw);
+        hex::encode(raw)
+    })
+}
+
+/// Reads secret file `name` from the data dir, creating it (mode 0600) with
+/// `make()` if missing. Two processes starting at once agree on one value.
+pub fn load_or_create_secret(
+    data_dir: &Path,
+    name: &str,
+    make: impl FnOnce() -> String,
+) -> std::io::Result<String> {
+    let path = data_dir.join(name);
     match std::fs::read_to_string(&path) {
         Ok(t) if !t.trim().is_empty() => return Ok(t.trim().to_string()),
         Ok(_) => {}
@@ -23,10 +37,8 @@ pub fn load_or_create_token(data_dir: &Path) -> std::io::Result<String> {
         Err(e) => return Err(e),
     }
     std::fs::create_dir_all(data_dir)?;
-    let mut raw = [0u8; 32];
-    rand::rng().fill_bytes(&mut raw);
-    let token = hex::encode(raw);
-    let tmp = data_dir.join(format!("{TOKEN_FILE}.{}", std::process::id()));
+    let token = make();
+    let tmp = data_dir.join(format!("{name}.{}", std::process::id()));
     {
         use std::io::Write;
         let mut opts = std::fs::OpenOptions::new();
@@ -37,7 +49,7 @@ pub fn load_or_create_token(data_dir: &Path) -> std::io::Result<String> {
         f.write_all(token.as_bytes())?;
         f.sync_all()?;
     }
-    // Two daemons starting at once must agree on one token: the first link wins.
+    // The first link wins; a loser reads the winner's value.
     match std::fs::hard_link(&tmp, &path) {
         Ok(()) => {
             let _ = std::fs::remove_file(&tmp);

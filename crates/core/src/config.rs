@@ -358,6 +358,10 @@ pub struct Config {
     pub billingd: ListenConfig,
     #[serde(default)]
     pub recording: RecordingConfig,
+    #[serde(default)]
+    pub auth: AuthConfig,
+    #[serde(default)]
+    pub chat: ChatConfig,
     /// ABR ladders by name; channels choose one (`stagectl channel set NAME
     /// --ladder NAME`). `default` and `source` exist unless redefined here.
     #[serde(default = "default_ladders")]
@@ -398,7 +402,106 @@ impl Default for Config {
             chatd: chatd_default(),
             billingd: billingd_default(),
             recording: RecordingConfig::default(),
+            auth: AuthConfig::default(),
+            chat: ChatConfig::default(),
             ladders: default_ladders(),
+        }
+    }
+}
+
+/// Viewer accounts and the tokens that prove them.
+#[derive(Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// HMAC key for login and playback tokens; empty: generated into
+    /// `auth.key` in the data dir (set the same value on every node when the
+    /// daemons run on several machines).
+    pub token_key: String,
+    /// How long a login token is valid.
+    pub login_ttl: HumanDuration,
+    /// Failed logins allowed per account and per client address in
+    /// `login_window` before further attempts are refused (429).
+    pub login_attempts: u32,
+    pub login_window: HumanDuration,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            token_key: String::new(),
+            login_ttl: HumanDuration(Duration::from_secs(7 * 24 * 3600)),
+            login_attempts: 10,
+            login_window: HumanDuration(Duration::from_secs(600)),
+        }
+    }
+}
+
+// The key never reaches a log line through `{:?}`.
+impl std::fmt::Debug for AuthConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthConfig")
+            .field(
+                "token_key",
+                &if self.token_key.is_empty() {
+                    ""
+                } else {
+                    "<redacted>"
+                },
+            )
+            .field("login_ttl", &self.login_ttl)
+            .field("login_attempts", &self.login_attempts)
+            .field("login_window", &self.login_window)
+            .finish()
+    }
+}
+
+/// Chat rooms (chatd).
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ChatConfig {
+    /// `redis://HOST:PORT` to share rooms between several chatd nodes; empty:
+    /// this node alone.
+    pub redis_url: String,
+    /// Messages sent to a joining client.
+    pub history: usize,
+    /// Longest message, in characters.
+    pub max_message_length: usize,
+    /// Messages one account may send per `rate_window` (every role but
+    /// moderators and owners).
+    pub user_rate: u32,
+    /// Messages one client address may send per `rate_window` (all its
+    /// accounts and guests together).
+    pub ip_rate: u32,
+    pub rate_window: HumanDuration,
+    /// Reactions one client may send per second.
+    pub reaction_rate: u32,
+    /// How often reactions are sent to viewers as one aggregated burst.
+    pub reaction_interval: HumanDuration,
+    /// Bytes waiting for one client before it is dropped as too slow (close
+    /// code 4008).
+    pub client_queue: ByteSize,
+    /// Public URL of chatd as the player page reaches it; empty:
+    /// `http://{public_host}:{chatd.listen port}`.
+    pub public_url: String,
+    /// Public URL of billingd (accounts) as the page reaches it; empty:
+    /// `http://{public_host}:{billingd.listen port}`.
+    pub auth_url: String,
+}
+
+impl Default for ChatConfig {
+    fn default() -> Self {
+        ChatConfig {
+            redis_url: String::new(),
+            history: 50,
+            max_message_length: 500,
+            user_rate: 5,
+            ip_rate: 20,
+            rate_window: HumanDuration(Duration::from_secs(10)),
+            reaction_rate: 10,
+            reaction_interval: HumanDuration(Duration::from_millis(250)),
+            client_queue: ByteSize(1 << 20),
+            public_url: String::new(),
+            auth_url: String::new(),
         }
     }
 }
@@ -707,6 +810,49 @@ impl Config {
                 }
             }
         }
+        if !(self.chat.redis_url.is_empty()
+            || self.chat.redis_url.starts_with("redis://")
+            || self.chat.redis_url.starts_with("rediss://"))
+        {
+            return Err(bad("chat.redis_url", "must be empty or a redis:// URL"));
+        }
+        if !(1..=1000).contains(&self.chat.history) {
+            return Err(bad("chat.history", "must be between 1 and 1000"));
+        }
+        if !(1..=10_000).contains(&self.chat.max_message_length) {
+            return Err(bad(
+                "chat.max_message_length",
+                "must be between 1 and 10000",
+            ));
+        }
+        if self.chat.user_rate == 0 || self.chat.ip_rate == 0 || self.chat.reaction_rate == 0 {
+            return Err(bad(
+                "chat.user_rate",
+                "chat.user_rate, chat.ip_rate and chat.reaction_rate must be at least 1",
+            ));
+        }
+        if self.chat.rate_window.0.is_zero() {
+            return Err(bad("chat.rate_window", "must be more than 0s"));
+        }
+        let ri = self.chat.reaction_interval.0;
+        if ri < Duration::from_millis(20) || ri > Duration::from_secs(10) {
+            return Err(bad(
+                "chat.reaction_interval",
+                "must be between 20ms and 10s",
+            ));
+        }
+        if self.chat.client_queue.0 < 16 * 1024 {
+            return Err(bad("chat.client_queue", "must be at least 16KiB"));
+        }
+        if !self.auth.token_key.is_empty() && self.auth.token_key.len() < 32 {
+            return Err(bad(
+                "auth.token_key",
+                "must be at least 32 characters (or empty to generate one)",
+            ));
+        }
+        if self.auth.login_attempts == 0 {
+            return Err(bad("auth.login_attempts", "must be at least 1"));
+        }
         if self.public_host.trim().is_empty() {
             return Err(bad("public_host", "must not be empty"));
         }
@@ -732,6 +878,28 @@ impl Config {
             self.public_host,
             self.ingestd.listen.port()
         )
+    }
+
+    /// chatd's public base URL, as the page reaches it.
+    pub fn chat_public_url(&self) -> String {
+        if self.chat.public_url.is_empty() {
+            format!("http://{}:{}", self.public_host, self.chatd.listen.port())
+        } else {
+            self.chat.public_url.trim_end_matches('/').to_string()
+        }
+    }
+
+    /// billingd's public base URL (accounts), as the page reaches it.
+    pub fn auth_public_url(&self) -> String {
+        if self.chat.auth_url.is_empty() {
+            format!(
+                "http://{}:{}",
+                self.public_host,
+                self.billingd.listen.port()
+            )
+        } else {
+            self.chat.auth_url.trim_end_matches('/').to_string()
+        }
     }
 
     /// Base URL of packagerd's public listener.

@@ -277,7 +277,7 @@ fn vod_from(row: &AnyRow) -> Result<Vod> {
     })
 }
 
-fn is_unique_violation(e: &sqlx::Error) -> bool {
+pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
 }
 
@@ -439,6 +439,13 @@ impl Db {
             .bind(name)
             .fetch_optional(&self.pool)
             .await?;
+        row.as_ref().map(channel_from).transpose()
+    }
+
+    /// The channel with id `id`, if any.
+    pub async fn channel_by_id(&self, id: i64) -> Result<Option<Channel>> {
+        let sql = concat!("SELECT ", channel_cols!(), " FROM channels WHERE id = $1");
+        let row = sqlx::query(sql).bind(id).fetch_optional(&self.pool).await?;
         row.as_ref().map(channel_from).transpose()
     }
 

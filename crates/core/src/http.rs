@@ -65,51 +65,6 @@ pub async fn bind(addr: std::net::SocketAddr, key: &str) -> anyhow::Result<TcpLi
         .map_err(|e| anyhow::anyhow!("cannot listen on {addr} (config key `{key}`): {e}"))
 }
 
-/// Runs a daemon that so far only answers /healthz publicly and /status on its
-/// admin listener (chatd and billingd, until their features land).
-pub async fn run_health_only(
-    name: &'static str,
-    cfg: &crate::Config,
-    listen: &crate::config::ListenConfig,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> anyhow::Result<()> {
-    let token = crate::admin::load_or_create_token(&cfg.data_dir)?;
-    let public = bind(listen.listen, &format!("{name}.listen")).await?;
-    let admin = bind(listen.admin_listen, &format!("{name}.admin_listen")).await?;
-    tracing::info!(public = %public.local_addr()?, admin = %admin.local_addr()?, "{name} listening");
-    let started = std::time::Instant::now();
-    let api = Router::new().route(
-        "/status",
-        get(move || async move {
-            axum::Json(serde_json::json!({
-                "daemon": name,
-                "version": env!("CARGO_PKG_VERSION"),
-                "uptime_s": started.elapsed().as_secs(),
-            }))
-        }),
-    );
-    let router = admin_router(token, api, move || async move {
-        format!("# TYPE stage_up gauge\nstage_up{{daemon=\"{name}\"}} 1\n")
-    });
-    let (tx, rx) = tokio::sync::watch::channel(false);
-    let mut r1 = rx.clone();
-    let mut r2 = rx;
-    let p = tokio::spawn(serve(
-        public,
-        Router::new().route("/healthz", get(healthz)),
-        async move { crate::telemetry::stopped(&mut r1).await },
-    ));
-    let a = tokio::spawn(serve(admin, router, async move {
-        crate::telemetry::stopped(&mut r2).await
-    }));
-    shutdown.await;
-    tracing::info!("{name} shutting down");
-    let _ = tx.send(true);
-    let _ = p.await;
-    let _ = a.await;
-    Ok(())
-}
-
 /// Appends one Prometheus metric family (`# TYPE` line and samples) to `out`;
 /// each sample carries a `channel` label when it has one.
 pub fn metric_family(out: &mut String, name: &str, kind: &str, samples: &[(Option<&str>, u64)]) {

@@ -1,8 +1,10 @@
 //! StreamStage shared library: configuration, database access, stream keys,
 //! admin tokens, telemetry and the small HTTP helpers every daemon uses.
 
+pub mod accounts;
 pub mod admin;
 pub mod args;
+pub mod chat;
 pub mod config;
 pub mod daemon;
 pub mod db;
@@ -11,6 +13,7 @@ pub mod keys;
 pub mod telemetry;
 pub mod testing;
 pub mod time;
+pub mod tokens;
 
 pub use config::Config;
 pub use db::Db;

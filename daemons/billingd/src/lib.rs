@@ -1,0 +1,331 @@
+//! billingd: viewer accounts. `POST /auth/register` and `POST /auth/login`
+//! return a signed login token that chatd and packagerd verify without a
+//! database; `GET /auth/me` says whom a token names. Payments arrive with
+//! their issue.
+
+pub mod limiter;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use limiter::Limiter;
+use serde::Deserialize;
+use stage_core::accounts::{self, User};
+use stage_core::db::DbError;
+use stage_core::time::now_ms;
+use stage_core::tokens::{Claims, Signer};
+use stage_core::{Config, Db};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use tokio::net::TcpListener;
+
+pub struct Ctx {
+    cfg: Config,
+    db: Db,
+    signer: Signer,
+    by_user: Mutex<Limiter<String>>,
+    by_ip: Mutex<Limiter<IpAddr>>,
+    registrations: Mutex<Limiter<IpAddr>>,
+    started: std::time::Instant,
+}
+
+type Shared = State<Arc<Ctx>>;
+
+fn error(status: StatusCode, code: &str, message: &str) -> Response {
+    (
+        status,
+        axum::Json(serde_json::json!({"code": code, "message": message})),
+    )
+        .into_response()
+}
+
+fn internal(e: impl std::fmt::Display) -> Response {
+    tracing::error!(cause = %e, "billingd: request failed");
+    error(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal",
+        "internal error",
+    )
+}
+
+fn too_many(retry_ms: i64) -> Response {
+    let secs = (retry_ms + 999) / 1000;
+    let mut r = error(
+        StatusCode::TOO_MANY_REQUESTS,
+        "rate_limited",
+        &format!("too many attempts; try again in {secs} s"),
+    );
+    if let Ok(v) = secs.to_string().parse() {
+        r.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    r
+}
+
+impl Ctx {
+    fn token_for(&self, u: &User) -> (String, i64) {
+        let exp = stage_core::tokens::now_s() + self.cfg.auth.login_ttl.0.as_secs() as i64;
+        let t = self.signer.sign(&Claims {
+            kind: "login".into(),
+            sub: u.id,
+            name: u.username.clone(),
+            role: u.role.clone(),
+            exp,
+            channel: String::new(),
+        });
+        (t, exp)
+    }
+
+    fn session(&self, u: &User) -> serde_json::Value {
+        let (token, exp) = self.token_for(u);
+        serde_json::json!({
+            "token": token,
+            "expires_at": exp,
+            "user": {"id": u.id, "username": u.username, "role": u.role},
+        })
+    }
+}
+
+/// The public router.
+pub fn public_router(ctx: Arc<Ctx>) -> Router {
+    // Tokens travel in bodies and bearer headers, never cookies: any origin
+    // may call (the page is served by packagerd on another port).
+    let cors = tower_http::cors::CorsLayer::new()
+        .allow_origin(tower_http::cors::Any)
+        .allow_methods([axum::http::Method::GET, axum::http::Method::POST])
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE]);
+    Router::new()
+        .route("/healthz", get(stage_core::http::healthz))
+        .route("/auth/register", post(register))
+        .route("/auth/login", post(login))
+        .route("/auth/me", get(me))
+        .layer(cors)
+        .with_state(ctx)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RegisterReq {
+    username: String,
+    email: String,
+    password: String,
+}
+
+async fn register(
+    State(ctx): Shared,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    body: Bytes,
+) -> Response {
+    let Ok(req) = serde_json::from_slice::<RegisterReq>(&body) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "send JSON {\"username\", \"email\", \"password\"}",
+        );
+    };
+    let checks = accounts::validate_username(&req.username)
+        .and_then(|_| accounts::validate_email(&req.email))
+        .and_then(|_| accounts::validate_password(&req.password));
+    if let Err(DbError::Invalid { field, message }) = &checks {
+        return (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            axum::Json(serde_json::json!({
+                "code": "invalid", "field": field, "message": format!("{field} {message}"),
+            })),
+        )
+            .into_response();
+    }
+    {
+        let Ok(mut l) = ctx.registrations.lock() else {
+            return internal("limiter poisoned");
+        };
+        if let Err(ms) = l.check(&addr.ip(), now_ms()) {
+            return too_many(ms);
+        }
+        // Every registration counts against the address's allowance.
+        l.fail(&addr.ip(), now_ms());
+    }
+    let pw = req.password.clone();
+    let Ok(hash) = tokio::task::spawn_blocking(move || accounts::hash_password(&pw)).await else {
+        return internal("hashing failed");
+    };
+    match ctx.db.create_user(&req.username, &req.email, &hash).await {
+        Ok(u) => {
+            tracing::info!(user = %u.username, id = u.id, "account registered");
+            (StatusCode::CREATED, axum::Json(ctx.session(&u))).into_response()
+        }
+        Err(DbError::Conflict(m)) => error(StatusCode::CONFLICT, "taken", &m),
+        Err(DbError::Invalid { field, message }) => error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid",
+            &format!("{field} {message}"),
+        ),
+        Err(e) => internal(e),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LoginReq {
+    /// Username or email.
+    username: String,
+    password: String,
+}
+
+async fn login(
+    State(ctx): Shared,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    body: Bytes,
+) -> Response {
+    let Ok(req) = serde_json::from_slice::<LoginReq>(&body) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "send JSON {\"username\", \"password\"}",
+        );
+    };
+    let key = req.username.trim().to_lowercase();
+    let ip = addr.ip();
+    let now = now_ms();
+    {
+        let (Ok(mut u), Ok(mut i)) = (ctx.by_user.lock(), ctx.by_ip.lock()) else {
+            return internal("limiter poisoned");
+        };
+        if let Err(ms) = u.check(&key, now).and(i.check(&ip, now)) {
+            tracing::warn!(%ip, "login refused: too many failures");
+            return too_many(ms);
+        }
+    }
+    let user = if key.contains('@') {
+        ctx.db.user_by_email(&key).await
+    } else {
+        ctx.db.user_by_name(&key).await
+    };
+    let user = match user {
+        Ok(u) => u,
+        Err(e) => return internal(e),
+    };
+    // A missing account costs the same argon2 work as a wrong password.
+    let hash = user
+        .as_ref()
+        .and_then(|u| u.password_hash.clone())
+        .unwrap_or_else(|| accounts::dummy_hash().to_string());
+    let pw = req.password;
+    let ok = tokio::task::spawn_blocking(move || accounts::verify_password(&pw, &hash))
+        .await
+        .unwrap_or(false);
+    let Some(user) = user.filter(|u| ok && u.password_hash.is_some()) else {
+        if let (Ok(mut u), Ok(mut i)) = (ctx.by_user.lock(), ctx.by_ip.lock()) {
+            u.fail(&key, now);
+            i.fail(&ip, now);
+        }
+        tracing::info!(%ip, "login failed");
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "bad_credentials",
+            "wrong username or password",
+        );
+    };
+    if user.banned {
+        return error(StatusCode::FORBIDDEN, "banned", "this account is banned");
+    }
+    if let Ok(mut u) = ctx.by_user.lock() {
+        u.clear(&key);
+    }
+    axum::Json(ctx.session(&user)).into_response()
+}
+
+async fn me(State(ctx): Shared, headers: HeaderMap) -> Response {
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    let claims = match ctx
+        .signer
+        .verify(token, "login", stage_core::tokens::now_s())
+    {
+        Ok(c) => c,
+        Err(e) => return error(StatusCode::UNAUTHORIZED, "bad_token", &e.to_string()),
+    };
+    match ctx.db.user(claims.sub).await {
+        Ok(Some(u)) if !u.banned => {
+            let moderates = ctx.db.moderated_channels(u.id).await.unwrap_or_default();
+            axum::Json(serde_json::json!({
+                "id": u.id, "username": u.username, "role": u.role,
+                "moderates": moderates, "expires_at": claims.exp,
+            }))
+            .into_response()
+        }
+        Ok(Some(_)) => error(StatusCode::FORBIDDEN, "banned", "this account is banned"),
+        Ok(None) => error(StatusCode::UNAUTHORIZED, "bad_token", "no such account"),
+        Err(e) => internal(e),
+    }
+}
+
+/// Runs billingd on pre-bound listeners until `shutdown`.
+pub async fn run_on(
+    cfg: Config,
+    public: TcpListener,
+    admin: TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let (db, token) = stage_core::http::open_state(&cfg).await?;
+    let signer = Signer::from_config(&cfg)?;
+    let window = cfg.auth.login_window.0.as_millis() as i64;
+    let n = cfg.auth.login_attempts as usize;
+    let ctx = Arc::new(Ctx {
+        by_user: Mutex::new(Limiter::new(n, window)),
+        by_ip: Mutex::new(Limiter::new(n * 3, window)),
+        registrations: Mutex::new(Limiter::new(n * 3, window)),
+        cfg,
+        db: db.clone(),
+        signer,
+        started: std::time::Instant::now(),
+    });
+    tracing::info!(public = %public.local_addr()?, admin = %admin.local_addr()?, "billingd listening");
+    let c2 = ctx.clone();
+    let api = Router::new().route(
+        "/status",
+        get(move || {
+            let c = c2.clone();
+            async move {
+                axum::Json(serde_json::json!({
+                    "daemon": "billingd",
+                    "version": env!("CARGO_PKG_VERSION"),
+                    "uptime_s": c.started.elapsed().as_secs(),
+                }))
+            }
+        }),
+    );
+    let admin_router = stage_core::http::admin_router(token, api, || async {
+        "# TYPE stage_up gauge\nstage_up{daemon=\"billingd\"} 1\n".to_string()
+    });
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    let mut r1 = rx.clone();
+    let mut r2 = rx;
+    let p = tokio::spawn(stage_core::http::serve(
+        public,
+        public_router(ctx),
+        async move { stage_core::telemetry::stopped(&mut r1).await },
+    ));
+    let a = tokio::spawn(stage_core::http::serve(admin, admin_router, async move {
+        stage_core::telemetry::stopped(&mut r2).await
+    }));
+    shutdown.await;
+    tracing::info!("billingd shutting down");
+    let _ = tx.send(true);
+    let _ = p.await;
+    let _ = a.await;
+    db.close().await;
+    Ok(())
+}
+
+/// Runs billingd per its config.
+pub async fn run(cfg: Config, shutdown: stage_core::daemon::Shutdown) -> anyhow::Result<()> {
+    let public = stage_core::http::bind(cfg.billingd.listen, "billingd.listen").await?;
+    let admin = stage_core::http::bind(cfg.billingd.admin_listen, "billingd.admin_listen").await?;
+    run_on(cfg, public, admin, shutdown).await
+}
