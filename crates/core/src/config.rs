@@ -462,6 +462,9 @@ pub struct ChatConfig {
     /// `redis://HOST:PORT` to share rooms between several chatd nodes; empty:
     /// this node alone.
     pub redis_url: String,
+    /// The Redis pub/sub channel the nodes of one install share (several
+    /// installs may share one Redis with different names).
+    pub redis_channel: String,
     /// Messages sent to a joining client.
     pub history: usize,
     /// Longest message, in characters.
@@ -492,6 +495,7 @@ impl Default for ChatConfig {
     fn default() -> Self {
         ChatConfig {
             redis_url: String::new(),
+            redis_channel: "stage:chat".into(),
             history: 50,
             max_message_length: 500,
             user_rate: 5,
@@ -815,6 +819,9 @@ impl Config {
             || self.chat.redis_url.starts_with("rediss://"))
         {
             return Err(bad("chat.redis_url", "must be empty or a redis:// URL"));
+        }
+        if self.chat.redis_channel.is_empty() {
+            return Err(bad("chat.redis_channel", "must not be empty"));
         }
         if !(1..=1000).contains(&self.chat.history) {
             return Err(bad("chat.history", "must be between 1 and 1000"));

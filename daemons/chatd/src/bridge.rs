@@ -15,9 +15,6 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 
-/// The Redis channel all chatd nodes share.
-pub const CHANNEL: &str = "stage:chat";
-
 #[derive(Serialize)]
 struct Out<'a> {
     node: u32,
@@ -50,12 +47,22 @@ pub fn start(
 ) -> anyhow::Result<()> {
     let client = redis::Client::open(ctx.cfg.chat.redis_url.as_str())
         .map_err(|e| anyhow::anyhow!("config key `chat.redis_url`: {e}"))?;
-    tokio::spawn(publisher(client.clone(), rx, ctx.metrics.clone()));
+    tokio::spawn(publisher(
+        client.clone(),
+        ctx.cfg.chat.redis_channel.clone(),
+        rx,
+        ctx.metrics.clone(),
+    ));
     tokio::spawn(subscriber(client, ctx, stop));
     Ok(())
 }
 
-async fn publisher(client: redis::Client, mut rx: mpsc::Receiver<String>, metrics: Arc<Metrics>) {
+async fn publisher(
+    client: redis::Client,
+    channel: String,
+    mut rx: mpsc::Receiver<String>,
+    metrics: Arc<Metrics>,
+) {
     let mut delay = Duration::from_millis(100);
     'connect: loop {
         let mut conn = match client.get_multiplexed_async_connection().await {
@@ -75,11 +82,11 @@ async fn publisher(client: redis::Client, mut rx: mpsc::Receiver<String>, metric
             // What else is waiting goes in the same round trip.
             let mut pipe = redis::pipe();
             let mut n = 1;
-            pipe.publish(CHANNEL, first).ignore();
+            pipe.publish(&channel, first).ignore();
             while n < 256 {
                 match rx.try_recv() {
                     Ok(m) => {
-                        pipe.publish(CHANNEL, m).ignore();
+                        pipe.publish(&channel, m).ignore();
                         n += 1;
                     }
                     Err(_) => break,
@@ -114,14 +121,15 @@ async fn subscriber(client: redis::Client, ctx: Arc<Ctx>, mut stop: watch::Recei
                 continue;
             }
         };
-        if let Err(e) = ps.subscribe(CHANNEL).await {
+        let channel = ctx.cfg.chat.redis_channel.as_str();
+        if let Err(e) = ps.subscribe(channel).await {
             Metrics::inc(&ctx.metrics.redis_errors);
             tracing::warn!(cause = %e, "redis: subscribe failed; retrying");
             tokio::time::sleep(delay).await;
             continue;
         }
         delay = Duration::from_millis(100);
-        tracing::info!("redis: subscribed to {CHANNEL}");
+        tracing::info!(channel, "redis: subscribed");
         let mut msgs = ps.on_message();
         loop {
             let m = tokio::select! {

@@ -184,11 +184,23 @@ pub async fn run_on(
     );
     let mut r1 = stop_rx.clone();
     let mut r2 = stop_rx.clone();
-    let p = tokio::spawn(stage_core::http::serve(
-        public,
-        http::public_router(ctx.clone()),
-        async move { stage_core::telemetry::stopped(&mut r1).await },
-    ));
+    // Chat sockets: no Nagle delay, and a fixed 64 KiB send buffer instead
+    // of the kernel's autotuning (up to 4 MiB): bounded memory per client,
+    // and a client that stops reading fills its queue and is dropped soon.
+    use axum::serve::ListenerExt;
+    let public = public.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+        let _ = socket2::SockRef::from(&*tcp).set_send_buffer_size(64 * 1024);
+    });
+    let router = http::public_router(ctx.clone());
+    let p = tokio::spawn(async move {
+        axum::serve(
+            public,
+            router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move { stage_core::telemetry::stopped(&mut r1).await })
+        .await
+    });
     let a = tokio::spawn(stage_core::http::serve(
         admin,
         http::admin_router(ctx.clone(), token),
