@@ -26,8 +26,10 @@ pub struct Chatd {
 
 /// A config for tests: SQLite in a temp dir, a fixed token key.
 pub fn config(dir: &std::path::Path) -> Config {
-    let mut cfg = Config::default();
-    cfg.data_dir = dir.to_path_buf();
+    let mut cfg = Config {
+        data_dir: dir.to_path_buf(),
+        ..Default::default()
+    };
     cfg.auth.token_key = KEY.into();
     cfg.log.level = "warn".into();
     cfg
