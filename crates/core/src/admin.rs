@@ -81,6 +81,40 @@ pub async fn require_token(State(token): State<Arc<String>>, req: Request, next:
     }
 }
 
+/// Tells another daemon's admin API about a live change (a stream went live,
+/// a tip to show in chat), in the background: the caller never waits, and a
+/// daemon that is down only costs a log line.
+pub fn notify(addr: std::net::SocketAddr, token: &str, path: &str, body: serde_json::Value) {
+    let addr = if addr.ip().is_unspecified() {
+        std::net::SocketAddr::from(([127, 0, 0, 1], addr.port()))
+    } else {
+        addr
+    };
+    let url = format!("http://{addr}{path}");
+    let token = token.to_string();
+    tokio::spawn(async move {
+        static CLIENT: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
+        let client = CLIENT.get_or_init(|| {
+            reqwest::Client::builder()
+                .timeout(std::time::Duration::from_secs(2))
+                .no_proxy()
+                .build()
+                .unwrap_or_default()
+        });
+        match client
+            .post(&url)
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+        {
+            Ok(r) if r.status().is_success() => {}
+            Ok(r) => tracing::warn!(%url, status = %r.status(), "admin notice refused"),
+            Err(e) => tracing::debug!(%url, cause = %e, "admin notice not delivered"),
+        }
+    });
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -201,7 +201,10 @@ impl HubHandle {
 /// Starts the hub task.
 pub fn spawn(cfg: Config, db: Db) -> HubHandle {
     let (tx, rx) = mpsc::channel(256);
+    // For notices to chatd's admin API (the same data dir's token).
+    let admin_token = stage_core::admin::load_or_create_token(&cfg.data_dir).unwrap_or_default();
     let hub = Hub {
+        admin_token,
         grace: cfg.ingestd.reconnect_grace.0,
         cfg,
         db,
@@ -215,6 +218,7 @@ pub fn spawn(cfg: Config, db: Db) -> HubHandle {
 
 struct Hub {
     cfg: Config,
+    admin_token: String,
     db: Db,
     grace: Duration,
     live: HashMap<i64, Live>,
@@ -223,6 +227,17 @@ struct Hub {
 }
 
 impl Hub {
+    /// Tells chatd that `channel` went live (or ended), so its messages are
+    /// filed under the right stream.
+    fn tell_chat(&self, channel: &str, stream_id: Option<i64>) {
+        stage_core::admin::notify(
+            self.cfg.chatd.admin_listen,
+            &self.admin_token,
+            "/admin/streams",
+            serde_json::json!({"channel": channel, "stream_id": stream_id}),
+        );
+    }
+
     async fn run(mut self, mut rx: mpsc::Receiver<Msg>) {
         while let Some(msg) = rx.recv().await {
             match msg {
@@ -337,6 +352,7 @@ impl Hub {
                 serde_json::json!({"peer": peer.to_string()}),
             )
             .await;
+        self.tell_chat(&channel.name, Some(stream.id));
         let info = StreamInfo {
             version: VERSION,
             stream_id: stream.id,
@@ -430,6 +446,7 @@ impl Hub {
         if let Err(e) = self.db.end_stream(live.stream_id).await {
             tracing::error!(stream = live.stream_id, cause = %e, "could not mark stream ended");
         }
+        self.tell_chat(&live.channel.name, None);
         let _ = self
             .db
             .add_event(
