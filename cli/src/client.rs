@@ -67,6 +67,33 @@ impl AdminClient {
         Ok((status, res.json().await.unwrap_or(serde_json::Value::Null)))
     }
 
+    /// POST JSON to an admin listener; returns status and JSON body. A daemon
+    /// that is not running is an error saying so.
+    pub async fn post_json(
+        &self,
+        daemon: &str,
+        addr: SocketAddr,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> anyhow::Result<(u16, serde_json::Value)> {
+        let url = format!("http://{}{path}", connectable(addr));
+        let res = self
+            .http
+            .post(&url)
+            .bearer_auth(&self.token)
+            .json(body)
+            .send()
+            .await
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "{daemon} is not answering at {} ({e}); is it running?",
+                    connectable(addr)
+                )
+            })?;
+        let status = res.status().as_u16();
+        Ok((status, res.json().await.unwrap_or(serde_json::Value::Null)))
+    }
+
     /// Whether a daemon answers /healthz.
     pub async fn healthy(&self, addr: SocketAddr) -> bool {
         let url = format!("http://{}/healthz", connectable(addr));

@@ -1,6 +1,7 @@
 //! stagectl: the operator's CLI.
 
 mod channel;
+mod chat;
 mod client;
 mod export;
 mod output;
@@ -39,6 +40,15 @@ enum Cmd {
     /// Recorded broadcasts (VODs).
     #[command(subcommand)]
     Vod(vod::VodCmd),
+    /// Chat moderation on live rooms (through chatd).
+    #[command(subcommand)]
+    Chat(chat::ChatCmd),
+    /// Polls.
+    #[command(subcommand)]
+    Poll(chat::PollCmd),
+    /// Viewer accounts and roles.
+    #[command(subcommand)]
+    User(chat::UserCmd),
 }
 
 /// Exit codes: 0 ok, 1 failure, 2 bad usage or config, 3 not found, 4 conflict.
@@ -59,6 +69,9 @@ async fn main() -> std::process::ExitCode {
         Cmd::Key(c) => channel::run_key(&cfg, &out, c).await,
         Cmd::Status => status::run(&cfg, &out).await,
         Cmd::Vod(c) => vod::run(&cfg, &out, c).await,
+        Cmd::Chat(c) => chat::run_chat(&cfg, &out, c).await,
+        Cmd::Poll(c) => chat::run_poll(&cfg, &out, c).await,
+        Cmd::User(c) => chat::run_user(&cfg, &out, c).await,
     };
     match res {
         Ok(code) => code,
