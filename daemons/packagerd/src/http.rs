@@ -25,6 +25,9 @@ pub struct AppState {
     pub web_dir: Option<std::path::PathBuf>,
     /// Recordings (VODs are served from its store).
     pub recorder: Option<Arc<crate::recorder::Recorder>>,
+    /// Where the page reaches chatd and billingd (accounts).
+    pub chat_url: String,
+    pub auth_url: String,
 }
 
 /// The public router.
@@ -488,6 +491,8 @@ async fn channel_info(State(s): State<AppState>, Path(channel): Path<String>) ->
                 "members_only": c.members_only,
                 "live": live,
                 "watch_url": format!("/watch/{}", c.name),
+                "chat_url": s.chat_url,
+                "auth_url": s.auth_url,
             }))
             .into_response()
         }

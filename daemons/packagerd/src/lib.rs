@@ -131,6 +131,8 @@ pub async fn run(
         cors,
         web_dir: cfg.packagerd.web_dir.clone(),
         recorder: recorder.clone(),
+        chat_url: cfg.chat_public_url(),
+        auth_url: cfg.auth_public_url(),
     };
     let mut s1 = stop_rx.clone();
     let mut s2 = stop_rx.clone();

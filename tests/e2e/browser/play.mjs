@@ -11,8 +11,11 @@
 //   throttle KBIT_PER_S          → DevTools network emulation: the page's downloads
 //                                  limited to KBIT_PER_S (0 lifts the limit)
 //   fill SELECTOR VALUE          → sets a form field (a range input too) as a user
-//                                  would: input and change events fire
-//   click SELECTOR               → clicks the element
+//                                  would: input and change events fire (VALUE is
+//                                  the rest of the line, spaces included)
+//   click SELECTOR               → clicks the element (SELECTOR is the rest of
+//                                  the line: Playwright selectors, :has-text too)
+//   eval EXPR                    → the value of the page's JavaScript EXPR
 //   quit
 import readline from 'node:readline';
 import { launch } from './chromium.mjs';
@@ -60,6 +63,7 @@ const state = () => page.evaluate(() => {
     badge: document.getElementById('badge').textContent,
     title: document.getElementById('title').textContent,
     player: window.stagePlayer,
+    chat: window.stageChat,
   };
 });
 
@@ -107,11 +111,15 @@ for await (const line of rl) {
       });
       out({ event: 'throttle', kbps, at: Date.now() });
     } else if (cmd === 'fill') {
-      await page.locator(a).fill(b);
+      const value = line.replace(/^\s*fill\s+\S+\s/, '');
+      await page.locator(a).fill(value);
       out({ event: 'fill', at: Date.now(), state: await state() });
     } else if (cmd === 'click') {
-      await page.locator(a).click();
+      await page.locator(line.trim().replace(/^click\s+/, '')).click();
       out({ event: 'click', at: Date.now(), state: await state() });
+    } else if (cmd === 'eval') {
+      const expr = line.trim().replace(/^eval\s+/, '');
+      out({ event: 'eval', value: await page.evaluate(expr) });
     } else if (cmd === 'quit') {
       break;
     }

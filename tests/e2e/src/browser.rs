@@ -132,6 +132,20 @@ impl Browser {
             .await
     }
 
+    /// The value of the JavaScript expression `expr` (one line) in the page.
+    pub async fn eval(&mut self, expr: &str) -> anyhow::Result<serde_json::Value> {
+        let r = self
+            .command(
+                &format!("eval {}", expr.replace('\n', " ")),
+                Duration::from_secs(30),
+            )
+            .await?;
+        if r["event"] != "eval" {
+            bail!("eval failed: {r}");
+        }
+        Ok(r["value"].clone())
+    }
+
     /// Closes the browser.
     pub async fn close(mut self) {
         let _ = self.stdin.write_all(b"quit\n").await;
