@@ -17,7 +17,6 @@ use tokio::sync::{Notify, mpsc};
 /// Frames (bursts) one client may have queued; bytes are bounded separately
 /// by `chat.client_queue`.
 const QUEUE_FRAMES: usize = 4096;
-const PING_EVERY: Duration = Duration::from_secs(30);
 
 static NEXT: AtomicU64 = AtomicU64::new(1);
 
@@ -60,32 +59,22 @@ pub async fn serve(ctx: Arc<Ctx>, room: RoomRef, who: Speaker, socket: WebSocket
         return;
     }
     let (mut sink, mut stream) = socket.split();
+    // Dead peers are found by TCP keepalive (set on the socket), so no
+    // timer runs per connection.
     let writer = async {
-        let mut ping =
-            tokio::time::interval_at(tokio::time::Instant::now() + PING_EVERY, PING_EVERY);
-        loop {
-            tokio::select! {
-                f = rx.recv() => {
-                    let Some(f) = f else { break };
-                    queued.fetch_sub(f.len(), Ordering::Relaxed);
-                    if sink.feed(Message::Text(f)).await.is_err() {
-                        break;
-                    }
-                    while let Ok(f) = rx.try_recv() {
-                        queued.fetch_sub(f.len(), Ordering::Relaxed);
-                        if sink.feed(Message::Text(f)).await.is_err() {
-                            return;
-                        }
-                    }
-                    if sink.flush().await.is_err() {
-                        break;
-                    }
+        while let Some(f) = rx.recv().await {
+            queued.fetch_sub(f.len(), Ordering::Relaxed);
+            if sink.feed(Message::Text(f)).await.is_err() {
+                break;
+            }
+            while let Ok(f) = rx.try_recv() {
+                queued.fetch_sub(f.len(), Ordering::Relaxed);
+                if sink.feed(Message::Text(f)).await.is_err() {
+                    return;
                 }
-                _ = ping.tick() => {
-                    if sink.send(Message::Ping(Default::default())).await.is_err() {
-                        break;
-                    }
-                }
+            }
+            if sink.flush().await.is_err() {
+                break;
             }
         }
     };

@@ -121,7 +121,7 @@ async fn ws(
     // Small buffers: an idle connection should cost a few KB, not the
     // library's 128 KiB defaults.
     upgrade
-        .read_buffer_size(4096)
+        .read_buffer_size(512)
         .write_buffer_size(0)
         .max_message_size(64 * 1024)
         .max_frame_size(64 * 1024)

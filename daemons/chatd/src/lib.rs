@@ -188,9 +188,16 @@ pub async fn run_on(
     // of the kernel's autotuning (up to 4 MiB): bounded memory per client,
     // and a client that stops reading fills its queue and is dropped soon.
     use axum::serve::ListenerExt;
+    // Keepalive finds dead peers without a timer per connection.
     let public = public.tap_io(|tcp| {
         let _ = tcp.set_nodelay(true);
-        let _ = socket2::SockRef::from(&*tcp).set_send_buffer_size(64 * 1024);
+        let sock = socket2::SockRef::from(&*tcp);
+        let _ = sock.set_send_buffer_size(64 * 1024);
+        let _ = sock.set_tcp_keepalive(
+            &socket2::TcpKeepalive::new()
+                .with_time(std::time::Duration::from_secs(60))
+                .with_interval(std::time::Duration::from_secs(10)),
+        );
     });
     let router = http::public_router(ctx.clone());
     let p = tokio::spawn(async move {

@@ -177,8 +177,11 @@ impl Room {
         let mut tick = tokio::time::interval(self.ctx.cfg.chat.reaction_interval.0);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         let mut ticks: u64 = 0;
+        let mut last_flush = tokio::time::Instant::now();
         loop {
+            let flush_at = (!self.pending.is_empty()).then(|| last_flush + self.flush_every());
             tokio::select! {
+                _ = async { tokio::time::sleep_until(flush_at.unwrap_or_else(tokio::time::Instant::now)).await }, if flush_at.is_some() => {}
                 msg = rx.recv() => {
                     let Some(msg) = msg else { break };
                     self.handle(msg);
@@ -195,8 +198,21 @@ impl Room {
                     self.on_tick(ticks);
                 }
             }
-            self.flush();
+            let now = tokio::time::Instant::now();
+            if !self.pending.is_empty() && now >= last_flush + self.flush_every() {
+                self.flush();
+                last_flush = now;
+            }
         }
+    }
+
+    /// Least time between two fan-outs. Each fan-out costs one write per
+    /// client (the kernel's TCP send dominates), so a big room gathers
+    /// messages a little longer into each frame: about 5 µs per client
+    /// (10,000 clients: 50 ms; 200: 1 ms), at most 50 ms. A small room sends
+    /// at once.
+    fn flush_every(&self) -> std::time::Duration {
+        std::time::Duration::from_micros((self.clients.len() as u64 * 5).min(50_000))
     }
 
     fn handle(&mut self, msg: RoomMsg) {
