@@ -72,13 +72,17 @@ def load(server, url, clients, rate, warmup, duration, size):
         if not line and gen.poll() is not None:
             raise RuntimeError("chatload died: " + gen.stderr.read())
     time.sleep(warmup + 0.2)
-    usage = {}
+    usage, gen_usage = {}, {}
     t = threading.Thread(target=sample_cpu, args=(server.pid, duration - 0.4, usage))
+    g = threading.Thread(target=sample_cpu, args=(gen.pid, duration - 0.4, gen_usage))
     t.start()
+    g.start()
     out, err = gen.communicate(timeout=warmup + duration + 120)
     t.join()
+    g.join()
     r = json.loads(out.strip().splitlines()[-1])
     r.update(usage)
+    r["generator_cores"] = gen_usage.get("cores")
     return r
 
 

@@ -448,6 +448,46 @@ mod tests {
         );
     }
 
+    /// Arbitrary text (any code points, bidi controls, NULs, long runs)
+    /// never panics the checks, and what passes holds no stripped character
+    /// and fits the limit.
+    #[test]
+    fn arbitrary_bodies_never_panic_and_passing_ones_are_clean() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(6);
+        let s = ChatSettings {
+            blocked_words: vec!["bad".into(), "two words".into()],
+            ..Default::default()
+        };
+        let l = Limits {
+            user_rate: u32::MAX,
+            ip_rate: u32::MAX,
+            ..limits()
+        };
+        let mut p = Policy::default();
+        let specials = [
+            '\u{202E}', '\u{2066}', '\0', '\n', ' ', 'é', '😂', '\u{FFFF}', 'b', 'a', 'd',
+        ];
+        for i in 0..20_000 {
+            let len = rng.random_range(0..40);
+            let body: String = (0..len)
+                .map(|_| {
+                    if rng.random_bool(0.5) {
+                        specials[rng.random_range(0..specials.len())]
+                    } else {
+                        char::from_u32(rng.random_range(0..0x11_0000)).unwrap_or('?')
+                    }
+                })
+                .collect();
+            if let Ok(clean) = p.check_chat(&viewer(i), &body, &s, &Bans::new(), &l, i) {
+                assert!(!clean.is_empty());
+                assert!(clean.chars().count() <= l.max_len);
+                assert!(!clean.chars().any(is_stripped), "{clean:?}");
+                assert!(blocked_word(&clean, &s.blocked_words).is_none());
+            }
+        }
+    }
+
     #[test]
     fn reactions_have_their_own_rate() {
         let (mut p, l) = (Policy::default(), limits());

@@ -5,7 +5,7 @@
 
 use serde_json::{Value, json};
 use stage_e2e::browser::Browser;
-use stage_e2e::{Backend, Stack};
+use stage_e2e::{Backend, Clip, Publisher, Stack};
 use std::time::{Duration, Instant};
 
 async fn post(stack: &Stack, path: &str, body: Value) -> (u16, Value) {
@@ -267,4 +267,111 @@ async fn two_browsers_chat_react_vote_and_moderate() {
     );
     a.close().await;
     b.close().await;
+}
+
+/// ingestd tells chatd when a channel goes live and when it ends: messages
+/// sent during the broadcast are filed under its stream (REST history), and
+/// posting to an ended stream is refused.
+#[tokio::test]
+async fn messages_during_a_broadcast_are_filed_under_its_stream() {
+    use futures::{SinkExt, StreamExt};
+    let Some(stack) = Stack::start(Backend::Sqlite).await else {
+        return;
+    };
+    let key = stack.create_channel("talk");
+    let (s, v) = post(
+        &stack,
+        "/auth/register",
+        json!({"username": "ana", "email": "ana@example.com", "password": "ana's password"}),
+    )
+    .await;
+    assert_eq!(s, 201, "{v}");
+    let token = v["token"].as_str().unwrap().to_string();
+    // The room exists before the stream does.
+    let url = format!("ws://127.0.0.1:{}/ws/talk?token={token}", stack.ports.chat);
+    let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+
+    let clip = Clip {
+        seconds: Some(8),
+        ..Clip::small()
+    };
+    let mut p = Publisher::start(&clip, &stack.rtmp_url(&key), stack.dir.path());
+    let sid = stack.wait_live("talk", Duration::from_secs(30)).await;
+    ws.send(tokio_tungstenite::tungstenite::Message::Text(
+        json!({"type": "chat", "body": "during the show"})
+            .to_string()
+            .into(),
+    ))
+    .await
+    .unwrap();
+    // Our own message comes back once the room has it.
+    loop {
+        let f = tokio::time::timeout(Duration::from_secs(5), ws.next())
+            .await
+            .expect("no echo")
+            .unwrap()
+            .unwrap();
+        if f.to_text().unwrap().contains("during the show") {
+            break;
+        }
+    }
+    let http = reqwest::Client::new();
+    let chat_url = format!("http://127.0.0.1:{}/streams/{sid}/chat", stack.ports.chat);
+    let res = http
+        .post(&chat_url)
+        .bearer_auth(&token)
+        .json(&json!({"body": "over REST"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    // Stored in batches: wait for both to be in the stream's history.
+    stack
+        .wait_until(
+            "the stream's chat history",
+            Duration::from_secs(5),
+            || async {
+                let v: Value = http
+                    .get(&chat_url)
+                    .send()
+                    .await
+                    .unwrap()
+                    .json()
+                    .await
+                    .unwrap();
+                v["messages"].as_array().map(|m| m.len()) == Some(2)
+            },
+        )
+        .await;
+    let v: Value = http
+        .get(&chat_url)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let got: Vec<&str> = v["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["body"].as_str().unwrap())
+        .collect();
+    assert_eq!(got, ["during the show", "over REST"]);
+
+    p.stop_cleanly();
+    let db = stack.db().await;
+    stack
+        .wait_until("the stream ended", Duration::from_secs(30), || async {
+            db.stream(sid).await.unwrap().unwrap().status == "ended"
+        })
+        .await;
+    let res = http
+        .post(&chat_url)
+        .bearer_auth(&token)
+        .json(&json!({"body": "too late"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 409);
 }
