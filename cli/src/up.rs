@@ -136,6 +136,8 @@ fn print_banner(cfg: &Config, demo_key: Option<&str>, logs: &Path, problem: Opti
          \x20 Encoder          x264 · Rate Control CBR · Keyframe Interval 2 s · Tune zerolatency\n\
          \x20 Audio            AAC · Settings → Audio → Sample Rate 48 kHz\n\n\
          Watch              {player}\n\
+         Chat               beside the video (viewers register there); moderate with `stagectl chat --help`,\n\
+         \x20                   make a moderator with `stagectl user role NAME moderator --channel {DEMO}`\n\
          Test without OBS   ffmpeg -re -f lavfi -i testsrc2=size=1280x720:rate=30 -f lavfi -i sine=sample_rate=48000 \\\n\
          \x20                   -c:v libx264 -preset veryfast -pix_fmt yuv420p -g 60 -c:a aac -f flv {rtmp}/STREAM_KEY\n\
          Logs               {logs}/\n\

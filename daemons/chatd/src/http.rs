@@ -474,8 +474,13 @@ async fn stream_notice(State(ctx): Shared, body: Bytes) -> Response {
     let ev = Event::Stream {
         stream_id: n.stream_id,
     };
-    if let Some(r) = ctx.running_room(&n.channel) {
-        let _ = r.tx.send(RoomMsg::Apply(ev)).await;
+    match ctx.running_room(&n.channel) {
+        // Applied here, then sent on to the other nodes.
+        Some(r) => {
+            let _ = r.tx.send(RoomMsg::Apply(ev)).await;
+        }
+        // Not open here: other nodes may have it open.
+        None => ctx.publish(&n.channel, &ev),
     }
     StatusCode::NO_CONTENT.into_response()
 }
