@@ -344,6 +344,11 @@ pub struct Config {
     /// Host name viewers and OBS use to reach this box (printed URLs).
     #[serde(default = "default_public_host")]
     pub public_host: String,
+    /// Behind a reverse proxy on this machine: the header it puts the
+    /// client's address in (e.g. `X-Forwarded-For`, whose last entry is
+    /// used). Trusted only on connections from loopback. Empty: the TCP peer.
+    #[serde(default)]
+    pub client_ip_header: String,
     #[serde(default)]
     pub log: LogConfig,
     #[serde(default)]
@@ -395,6 +400,7 @@ impl Default for Config {
         Config {
             data_dir: default_data_dir(),
             public_host: default_public_host(),
+            client_ip_header: String::new(),
             log: LogConfig::default(),
             database: DatabaseConfig::default(),
             ingestd: IngestdConfig::default(),
@@ -859,6 +865,11 @@ impl Config {
         }
         if self.auth.login_attempts == 0 {
             return Err(bad("auth.login_attempts", "must be at least 1"));
+        }
+        if !self.client_ip_header.is_empty()
+            && axum::http::HeaderName::from_bytes(self.client_ip_header.as_bytes()).is_err()
+        {
+            return Err(bad("client_ip_header", "is not an HTTP header name"));
         }
         if self.public_host.trim().is_empty() {
             return Err(bad("public_host", "must not be empty"));

@@ -65,6 +65,27 @@ pub async fn bind(addr: std::net::SocketAddr, key: &str) -> anyhow::Result<TcpLi
         .map_err(|e| anyhow::anyhow!("cannot listen on {addr} (config key `{key}`): {e}"))
 }
 
+/// The client's address: the TCP peer, or, when `header` is set (config
+/// `client_ip_header`) and the peer is a reverse proxy on loopback, the last
+/// address the proxy put in that header.
+pub fn client_ip(
+    header: &str,
+    peer: std::net::SocketAddr,
+    headers: &axum::http::HeaderMap,
+) -> std::net::IpAddr {
+    if header.is_empty() || !peer.ip().is_loopback() {
+        return peer.ip();
+    }
+    headers
+        .get_all(header)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .next_back()
+        .and_then(|last| last.trim().parse().ok())
+        .unwrap_or(peer.ip())
+}
+
 /// Appends one Prometheus metric family (`# TYPE` line and samples) to `out`;
 /// each sample carries a `channel` label when it has one.
 pub fn metric_family(out: &mut String, name: &str, kind: &str, samples: &[(Option<&str>, u64)]) {
@@ -93,6 +114,27 @@ pub async fn open_state(cfg: &crate::Config) -> anyhow::Result<(crate::Db, Strin
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn client_ip_trusts_the_header_only_from_a_loopback_proxy() {
+        use axum::http::HeaderMap;
+        let mut h = HeaderMap::new();
+        h.append("x-forwarded-for", "6.6.6.6, 203.0.113.7".parse().unwrap());
+        let proxy: std::net::SocketAddr = "127.0.0.1:5000".parse().unwrap();
+        let remote: std::net::SocketAddr = "198.51.100.1:5000".parse().unwrap();
+        // The proxy appended the real client last; what the client claimed
+        // (first) is ignored.
+        assert_eq!(
+            super::client_ip("x-forwarded-for", proxy, &h).to_string(),
+            "203.0.113.7"
+        );
+        assert_eq!(super::client_ip("", proxy, &h), proxy.ip());
+        assert_eq!(super::client_ip("x-forwarded-for", remote, &h), remote.ip());
+        assert_eq!(
+            super::client_ip("x-forwarded-for", proxy, &HeaderMap::new()),
+            proxy.ip()
+        );
+    }
+
     #[test]
     fn metric_family_writes_type_line_and_labelled_samples() {
         let mut out = String::new();

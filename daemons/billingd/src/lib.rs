@@ -116,8 +116,10 @@ struct RegisterReq {
 async fn register(
     State(ctx): Shared,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let ip = stage_core::http::client_ip(&ctx.cfg.client_ip_header, addr, &headers);
     let Ok(req) = serde_json::from_slice::<RegisterReq>(&body) else {
         return error(
             StatusCode::BAD_REQUEST,
@@ -141,11 +143,11 @@ async fn register(
         let Ok(mut l) = ctx.registrations.lock() else {
             return internal("limiter poisoned");
         };
-        if let Err(ms) = l.check(&addr.ip(), now_ms()) {
+        if let Err(ms) = l.check(&ip, now_ms()) {
             return too_many(ms);
         }
         // Every registration counts against the address's allowance.
-        l.fail(&addr.ip(), now_ms());
+        l.fail(&ip, now_ms());
     }
     let pw = req.password.clone();
     let Ok(hash) = tokio::task::spawn_blocking(move || accounts::hash_password(&pw)).await else {
@@ -177,6 +179,7 @@ struct LoginReq {
 async fn login(
     State(ctx): Shared,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Response {
     let Ok(req) = serde_json::from_slice::<LoginReq>(&body) else {
@@ -187,7 +190,7 @@ async fn login(
         );
     };
     let key = req.username.trim().to_lowercase();
-    let ip = addr.ip();
+    let ip = stage_core::http::client_ip(&ctx.cfg.client_ip_header, addr, &headers);
     let now = now_ms();
     {
         let (Ok(mut u), Ok(mut i)) = (ctx.by_user.lock(), ctx.by_ip.lock()) else {

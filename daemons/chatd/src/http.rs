@@ -107,14 +107,16 @@ async fn ws(
     Path(channel): Path<String>,
     Query(q): Query<WsQuery>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     upgrade: WebSocketUpgrade,
 ) -> Response {
+    let ip = stage_core::http::client_ip(&ctx.cfg.client_ip_header, addr, &headers);
     let room = match crate::room(&ctx, &channel).await {
         Ok(Some(r)) => r,
         Ok(None) => return refusal(&Refusal::new("not_found", "no such channel")),
         Err(e) => return internal(e),
     };
-    let who = match identify(&ctx, q.token.as_deref(), addr.ip(), &room).await {
+    let who = match identify(&ctx, q.token.as_deref(), ip, &room).await {
         Ok(w) => w,
         Err(r) => return r,
     };
@@ -203,7 +205,8 @@ async fn post_chat(
         Ok(None) => return refusal(&Refusal::new("not_found", "no such channel")),
         Err(e) => return internal(e),
     };
-    let who = match identify(&ctx, bearer(&headers), addr.ip(), &room).await {
+    let ip = stage_core::http::client_ip(&ctx.cfg.client_ip_header, addr, &headers);
+    let who = match identify(&ctx, bearer(&headers), ip, &room).await {
         Ok(w) => w,
         Err(r) => return r,
     };

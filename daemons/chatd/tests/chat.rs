@@ -395,3 +395,39 @@ async fn bad_tokens_and_unknown_channels_are_refused_before_the_upgrade() {
     let err = tokio_tungstenite::connect_async(url).await.unwrap_err();
     assert!(err.to_string().contains("403"), "{err}");
 }
+
+#[tokio::test]
+async fn behind_a_loopback_proxy_the_per_address_limit_uses_the_forwarded_address() {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let d = Chatd::start(|c| {
+        c.client_ip_header = "X-Forwarded-For".into();
+        c.chat.ip_rate = 2;
+        c.chat.user_rate = 100;
+    })
+    .await;
+    let ch = channel(&d.db, "demo").await;
+    let mut s = d.db.chat_settings(ch.id).await.unwrap();
+    s.guests = true;
+    d.db.set_chat_settings(ch.id, &s).await.unwrap();
+    async fn from(d: &Chatd, ip: &str) -> common::Ws {
+        let mut req = format!("ws://{}/ws/demo", d.public)
+            .into_client_request()
+            .unwrap();
+        // A client's own claim first; the proxy appends the real address.
+        req.headers_mut()
+            .insert("x-forwarded-for", format!("1.2.3.4, {ip}").parse().unwrap());
+        common::Ws::from_request(req).await
+    }
+    let mut a = from(&d, "203.0.113.1").await;
+    let mut b = from(&d, "203.0.113.2").await;
+    for i in 0..2 {
+        a.chat(&format!("a{i}")).await;
+        a.expect_where("chat", |v| v["body"] == format!("a{i}").as_str())
+            .await;
+    }
+    a.chat("a2").await;
+    assert_eq!(a.error_code().await, "rate_limited");
+    // Another address has its own allowance.
+    b.chat("b0").await;
+    b.expect_where("chat", |v| v["body"] == "b0").await;
+}

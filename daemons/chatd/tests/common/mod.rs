@@ -168,7 +168,14 @@ impl Ws {
             Some(t) => format!("ws://{addr}/ws/{channel}?token={t}"),
             None => format!("ws://{addr}/ws/{channel}"),
         };
-        let (stream, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+        Ws::from_request(url).await
+    }
+
+    /// Connects with a prepared request (custom headers).
+    pub async fn from_request(
+        req: impl tokio_tungstenite::tungstenite::client::IntoClientRequest + Unpin,
+    ) -> Ws {
+        let (stream, _) = tokio_tungstenite::connect_async(req).await.unwrap();
         let mut ws = Ws {
             stream,
             pending: VecDeque::new(),
