@@ -1041,6 +1041,18 @@ mod tests {
     }
 
     #[test]
+    fn the_shipped_production_config_parses() {
+        let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs/production.toml");
+        let cfg = Config::load(Some(&file)).unwrap();
+        assert_eq!(cfg.client_ip_header, "X-Forwarded-For");
+        assert_eq!(cfg.chat_public_url(), "https://stream.example.com");
+        let e = Config::parse("client_ip_header = \"bad header\"\n", "c.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("client_ip_header"), "{e}");
+    }
+
+    #[test]
     fn ladders_are_checked_and_the_shipped_default_is_the_built_in_one() {
         let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs/stage.toml");
         let cfg = Config::load(Some(&shipped)).unwrap();
