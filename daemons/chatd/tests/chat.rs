@@ -431,3 +431,29 @@ async fn behind_a_loopback_proxy_the_per_address_limit_uses_the_forwarded_addres
     b.chat("b0").await;
     b.expect_where("chat", |v| v["body"] == "b0").await;
 }
+
+#[tokio::test]
+async fn clients_that_come_and_go_leave_nothing_behind_and_shutdown_says_going_away() {
+    let mut d = Chatd::start(|_| {}).await;
+    channel(&d.db, "demo").await;
+    for _ in 0..5 {
+        let mut batch = Vec::new();
+        for _ in 0..40 {
+            batch.push(d.connect("demo", None).await);
+        }
+        assert_eq!(d.metric("chat_connections").await, 40);
+        drop(batch);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while d.metric("chat_connections").await != 0 {
+            assert!(Instant::now() < deadline, "connections leaked");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    let status = d.admin_get("/status").await;
+    assert_eq!(status["rooms"][0]["clients"], 0, "{status}");
+    // Open clients hear "going away" when chatd stops.
+    let mut w = d.connect("demo", None).await;
+    d.stop().await;
+    while w.next_within(Duration::from_secs(5)).await.is_some() {}
+    assert_eq!(w.closed, Some(1001));
+}
