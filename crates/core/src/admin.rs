@@ -68,12 +68,7 @@ pub fn load_or_create_secret(
 
 /// axum middleware: requires `Authorization: Bearer <admin token>`.
 pub async fn require_token(State(token): State<Arc<String>>, req: Request, next: Next) -> Response {
-    let given = req
-        .headers()
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or("");
+    let given = crate::http::bearer(req.headers()).unwrap_or("");
     if given.as_bytes().ct_eq(token.as_bytes()).into() {
         next.run(req).await
     } else {

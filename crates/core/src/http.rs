@@ -65,6 +65,28 @@ pub async fn bind(addr: std::net::SocketAddr, key: &str) -> anyhow::Result<TcpLi
         .map_err(|e| anyhow::anyhow!("cannot listen on {addr} (config key `{key}`): {e}"))
 }
 
+/// The token in an `Authorization: Bearer …` header, if any.
+pub fn bearer(headers: &axum::http::HeaderMap) -> Option<&str> {
+    headers
+        .get(axum::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")
+}
+
+/// CORS for APIs called from the player page (served by packagerd, another
+/// origin under `stagectl up`): any origin, GET and POST, bearer tokens.
+/// Safe because tokens travel in headers and bodies, never cookies.
+pub fn token_cors() -> tower_http::cors::CorsLayer {
+    tower_http::cors::CorsLayer::new()
+        .allow_origin(tower_http::cors::Any)
+        .allow_methods([axum::http::Method::GET, axum::http::Method::POST])
+        .allow_headers([
+            axum::http::header::AUTHORIZATION,
+            axum::http::header::CONTENT_TYPE,
+        ])
+}
+
 /// The client's address: the TCP peer, or, when `header` is set (config
 /// `client_ip_header`) and the peer is a reverse proxy on loopback, the last
 /// address the proxy put in that header.

@@ -90,18 +90,12 @@ impl Ctx {
 
 /// The public router.
 pub fn public_router(ctx: Arc<Ctx>) -> Router {
-    // Tokens travel in bodies and bearer headers, never cookies: any origin
-    // may call (the page is served by packagerd on another port).
-    let cors = tower_http::cors::CorsLayer::new()
-        .allow_origin(tower_http::cors::Any)
-        .allow_methods([axum::http::Method::GET, axum::http::Method::POST])
-        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE]);
     Router::new()
         .route("/healthz", get(stage_core::http::healthz))
         .route("/auth/register", post(register))
         .route("/auth/login", post(login))
         .route("/auth/me", get(me))
-        .layer(cors)
+        .layer(stage_core::http::token_cors())
         .with_state(ctx)
 }
 
@@ -241,11 +235,7 @@ async fn login(
 }
 
 async fn me(State(ctx): Shared, headers: HeaderMap) -> Response {
-    let token = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or("");
+    let token = stage_core::http::bearer(&headers).unwrap_or("");
     let claims = match ctx
         .signer
         .verify(token, "login", stage_core::tokens::now_s())

@@ -11,7 +11,7 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{ConnectInfo, Path, Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
@@ -38,17 +38,11 @@ fn internal(e: impl std::fmt::Display) -> Response {
 
 /// The public router.
 pub fn public_router(ctx: Arc<Ctx>) -> Router {
-    // Tokens travel as bearer headers or query parameters, never cookies, so
-    // any origin may call (the page is served by packagerd on another port).
-    let cors = tower_http::cors::CorsLayer::new()
-        .allow_origin(tower_http::cors::Any)
-        .allow_methods([axum::http::Method::GET, axum::http::Method::POST])
-        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE]);
     Router::new()
         .route("/healthz", get(stage_core::http::healthz))
         .route("/ws/{channel}", get(ws))
         .route("/streams/{id}/chat", get(stream_chat).post(post_chat))
-        .layer(cors)
+        .layer(stage_core::http::token_cors())
         .with_state(ctx)
 }
 
@@ -167,13 +161,6 @@ struct PostBody {
     body: String,
 }
 
-fn bearer(h: &HeaderMap) -> Option<&str> {
-    h.get(header::AUTHORIZATION)?
-        .to_str()
-        .ok()?
-        .strip_prefix("Bearer ")
-}
-
 async fn post_chat(
     State(ctx): Shared,
     Path(id): Path<i64>,
@@ -206,7 +193,7 @@ async fn post_chat(
         Err(e) => return internal(e),
     };
     let ip = stage_core::http::client_ip(&ctx.cfg.client_ip_header, addr, &headers);
-    let who = match identify(&ctx, bearer(&headers), ip, &room).await {
+    let who = match identify(&ctx, stage_core::http::bearer(&headers), ip, &room).await {
         Ok(w) => w,
         Err(r) => return r,
     };

@@ -229,28 +229,11 @@ async fn rate_limits_slow_mode_bans_and_timeouts_are_enforced_server_side() {
     e2.chat("not a member").await;
     assert_eq!(e2.error_code().await, "members_only");
 
-    // Every action is in the audit log, newest first.
-    let audit = d.admin_get("/admin/chat/demo/audit").await;
-    let actions: Vec<_> = audit["actions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| {
-            format!(
-                "{} {} {}",
-                a["actor"].as_str().unwrap(),
-                a["action"].as_str().unwrap(),
-                a["target"].as_str().unwrap()
-            )
-        })
-        .collect();
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let mut actions = actions;
-    while actions.len() < 7 && Instant::now() < deadline {
-        // Audit entries are stored in batches (every 100 ms).
-        tokio::time::sleep(Duration::from_millis(50)).await;
+    // Every action is in the audit log, newest first; entries are stored in
+    // batches (every 100 ms).
+    let audit = || async {
         let audit = d.admin_get("/admin/chat/demo/audit").await;
-        actions = audit["actions"]
+        audit["actions"]
             .as_array()
             .unwrap()
             .iter()
@@ -262,7 +245,13 @@ async fn rate_limits_slow_mode_bans_and_timeouts_are_enforced_server_side() {
                     a["target"].as_str().unwrap()
                 )
             })
-            .collect();
+            .collect::<Vec<_>>()
+    };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut actions = audit().await;
+    while actions.len() < 7 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        actions = audit().await;
     }
     assert!(
         actions.contains(&"stagectl timeout eve".to_string()),
