@@ -308,25 +308,34 @@ impl Db {
     /// `user`'s role in the channel `channel_id` owned by `owner_id`:
     /// platform owners and the channel's owner are `Owner`, then moderators,
     /// then active members, then viewers.
-    pub async fn channel_role(&self, user: &User, channel_id: i64, owner_id: i64) -> Result<Role> {
+    ///
+    /// A membership counts while `billing::Membership::active` says so, with
+    /// `grace_ms` (the config's `billing.grace`).
+    pub async fn channel_role(
+        &self,
+        user: &User,
+        channel_id: i64,
+        owner_id: i64,
+        grace_ms: i64,
+    ) -> Result<Role> {
         if user.role == "owner" || user.id == owner_id {
             return Ok(Role::Owner);
         }
         let row = sqlx::query(
             "SELECT \
-               (SELECT COUNT(*) FROM channel_moderators WHERE channel_id = $1 AND user_id = $2) AS mods, \
-               (SELECT COUNT(*) FROM memberships WHERE channel_id = $1 AND user_id = $2 \
-                  AND status IN ('active', 'trialing') \
-                  AND (current_period_end IS NULL OR current_period_end > $3)) AS members",
+               (SELECT COUNT(*) FROM channel_moderators WHERE channel_id = $1 AND user_id = $2) AS mods",
         )
         .bind(channel_id)
         .bind(user.id)
-        .bind(now_ms())
         .fetch_one(self.pool())
         .await?;
         if row.try_get::<i64, _>("mods")? > 0 {
             Ok(Role::Moderator)
-        } else if row.try_get::<i64, _>("members")? > 0 {
+        } else if self
+            .membership(user.id, channel_id)
+            .await?
+            .is_some_and(|m| m.active(now_ms(), grace_ms))
+        {
             Ok(Role::Member)
         } else {
             Ok(Role::Viewer)

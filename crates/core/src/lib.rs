@@ -4,6 +4,7 @@
 pub mod accounts;
 pub mod admin;
 pub mod args;
+pub mod billing;
 pub mod chat;
 pub mod config;
 pub mod daemon;

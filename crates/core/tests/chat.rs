@@ -56,7 +56,7 @@ async fn accounts_roles_chat_bans_and_polls_on_every_backend() {
 
         // Roles in a channel: viewer → member → moderator; the operator owns.
         assert_eq!(
-            db.channel_role(&ana, ch.id, owner).await.unwrap(),
+            db.channel_role(&ana, ch.id, owner, 0).await.unwrap(),
             Role::Viewer,
             "{l}"
         );
@@ -64,7 +64,7 @@ async fn accounts_roles_chat_bans_and_polls_on_every_backend() {
             .await
             .unwrap();
         assert_eq!(
-            db.channel_role(&ana, ch.id, owner).await.unwrap(),
+            db.channel_role(&ana, ch.id, owner, 0).await.unwrap(),
             Role::Member,
             "{l}"
         );
@@ -72,20 +72,37 @@ async fn accounts_roles_chat_bans_and_polls_on_every_backend() {
             .await
             .unwrap();
         assert_eq!(
-            db.channel_role(&ana, ch.id, owner).await.unwrap(),
+            db.channel_role(&ana, ch.id, owner, 0).await.unwrap(),
             Role::Viewer,
             "{l}: lapsed"
         );
+        assert_eq!(
+            db.channel_role(&ana, ch.id, owner, i64::MAX / 2)
+                .await
+                .unwrap(),
+            Role::Member,
+            "{l}: lapsed but within the grace period"
+        );
+        db.set_membership(ana.id, ch.id, "canceled", None)
+            .await
+            .unwrap();
+        assert_eq!(
+            db.channel_role(&ana, ch.id, owner, i64::MAX / 2)
+                .await
+                .unwrap(),
+            Role::Viewer,
+            "{l}: cancelled has no grace"
+        );
         db.set_moderator(ch.id, ana.id, true).await.unwrap();
         assert_eq!(
-            db.channel_role(&ana, ch.id, owner).await.unwrap(),
+            db.channel_role(&ana, ch.id, owner, 0).await.unwrap(),
             Role::Moderator,
             "{l}"
         );
         assert_eq!(db.moderated_channels(ana.id).await.unwrap(), ["demo"]);
         let op = db.user(owner).await.unwrap().unwrap();
         assert_eq!(
-            db.channel_role(&op, ch.id, owner).await.unwrap(),
+            db.channel_role(&op, ch.id, owner, 0).await.unwrap(),
             Role::Owner,
             "{l}"
         );

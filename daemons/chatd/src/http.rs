@@ -85,7 +85,7 @@ async fn identify(
     }
     let role = ctx
         .db
-        .channel_role(&user, room.channel_id, room.owner_id)
+        .channel_role(&user, room.channel_id, room.owner_id, ctx.grace_ms())
         .await
         .map_err(internal)?;
     Ok(Speaker {
