@@ -23,6 +23,16 @@ pub struct ChatMessage {
     pub deleted: bool,
     /// Unix milliseconds.
     pub at: i64,
+    /// Set on a paid tip's message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tip: Option<TipAmount>,
+}
+
+/// The amount of a tip shown in chat.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TipAmount {
+    pub amount_minor: i64,
+    pub currency: String,
 }
 
 /// A channel's chat settings.
@@ -89,12 +99,21 @@ fn message_from(row: &AnyRow) -> Result<ChatMessage> {
         body: row.try_get("body")?,
         deleted: row.try_get::<i64, _>("deleted")? != 0,
         at: row.try_get("created_at")?,
+        tip: row
+            .try_get::<Option<i64>, _>("tip_minor")?
+            .map(|amount_minor| -> Result<TipAmount> {
+                Ok(TipAmount {
+                    amount_minor,
+                    currency: row.try_get("tip_currency")?,
+                })
+            })
+            .transpose()?,
     })
 }
 
 macro_rules! msg_cols {
     () => {
-        "id, channel_id, stream_id, user_id, name, role, body, deleted, created_at"
+        "id, channel_id, stream_id, user_id, name, role, body, deleted, created_at, tip_minor, tip_currency"
     };
 }
 
@@ -107,8 +126,8 @@ impl Db {
             match w {
                 ChatWrite::Message(m) => {
                     sqlx::query(
-                        "INSERT INTO chat_messages (id, channel_id, stream_id, user_id, name, role, body, deleted, created_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (id) DO NOTHING",
+                        "INSERT INTO chat_messages (id, channel_id, stream_id, user_id, name, role, body, deleted, created_at, tip_minor, tip_currency) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (id) DO NOTHING",
                     )
                     .bind(&m.id)
                     .bind(m.channel_id)
@@ -119,6 +138,8 @@ impl Db {
                     .bind(&m.body)
                     .bind(m.deleted as i64)
                     .bind(m.at)
+                    .bind(m.tip.as_ref().map(|t| t.amount_minor))
+                    .bind(m.tip.as_ref().map(|t| t.currency.clone()).unwrap_or_default())
                     .execute(&mut *tx)
                     .await?;
                 }

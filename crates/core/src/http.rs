@@ -134,8 +134,32 @@ pub async fn open_state(cfg: &crate::Config) -> anyhow::Result<(crate::Db, Strin
     Ok((db, token))
 }
 
+/// `s` safe inside HTML text and quoted attribute values.
+pub fn escape_html(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn html_escaping_leaves_no_markup() {
+        assert_eq!(
+            super::escape_html(r#"<img src=x onerror="a('b')">&"#),
+            "&lt;img src=x onerror=&quot;a(&#39;b&#39;)&quot;&gt;&amp;"
+        );
+    }
+
     #[test]
     fn client_ip_trusts_the_header_only_from_a_loopback_proxy() {
         use axum::http::HeaderMap;

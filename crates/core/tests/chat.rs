@@ -16,6 +16,7 @@ fn msg(id: &str, channel_id: i64, stream_id: i64, body: &str, at: i64) -> ChatMe
         body: body.into(),
         deleted: false,
         at,
+        tip: None,
     }
 }
 

@@ -1,9 +1,13 @@
-//! billingd: viewer accounts. `POST /auth/register` and `POST /auth/login`
-//! return a signed login token that chatd and packagerd verify without a
-//! database; `GET /auth/me` says whom a token names. Payments arrive with
-//! their issue.
+//! billingd: viewer accounts (`/auth/*`: signed login tokens that chatd and
+//! packagerd verify without a database), membership and tip checkouts, the
+//! provider's webhook, playback tokens for members-only streams, and the
+//! ledger behind `stagectl billing`.
 
+mod admin;
+mod dev;
 pub mod limiter;
+mod metrics;
+mod payments;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -26,6 +30,11 @@ pub struct Ctx {
     cfg: Config,
     db: Db,
     signer: Signer,
+    /// Webhook signing secrets (the dev provider signs with the first).
+    webhook_secrets: Vec<String>,
+    /// For chatd's admin API (tips into chat).
+    admin_token: String,
+    metrics: metrics::Metrics,
     by_user: Mutex<Limiter<String>>,
     by_ip: Mutex<Limiter<IpAddr>>,
     registrations: Mutex<Limiter<IpAddr>>,
@@ -34,7 +43,7 @@ pub struct Ctx {
 
 type Shared = State<Arc<Ctx>>;
 
-fn error(status: StatusCode, code: &str, message: &str) -> Response {
+pub(crate) fn error(status: StatusCode, code: &str, message: &str) -> Response {
     (
         status,
         axum::Json(serde_json::json!({"code": code, "message": message})),
@@ -42,7 +51,7 @@ fn error(status: StatusCode, code: &str, message: &str) -> Response {
         .into_response()
 }
 
-fn internal(e: impl std::fmt::Display) -> Response {
+pub(crate) fn internal(e: impl std::fmt::Display) -> Response {
     tracing::error!(cause = %e, "billingd: request failed");
     error(
         StatusCode::INTERNAL_SERVER_ERROR,
@@ -65,6 +74,11 @@ fn too_many(retry_ms: i64) -> Response {
 }
 
 impl Ctx {
+    /// How long a lapsed membership still counts (`billing.grace`).
+    fn grace_ms(&self) -> i64 {
+        self.cfg.billing.grace.0.as_millis() as i64
+    }
+
     fn token_for(&self, u: &User) -> (String, i64) {
         let exp = stage_core::tokens::now_s() + self.cfg.auth.login_ttl.0.as_secs() as i64;
         let t = self.signer.sign(&Claims {
@@ -95,6 +109,24 @@ pub fn public_router(ctx: Arc<Ctx>) -> Router {
         .route("/auth/register", post(register))
         .route("/auth/login", post(login))
         .route("/auth/me", get(me))
+        .route("/channels/{channel}/tiers", get(payments::tiers))
+        .route("/channels/{channel}/subscribe", post(payments::subscribe))
+        .route("/channels/{channel}/membership", get(payments::membership))
+        .route(
+            "/channels/{channel}/playback-token",
+            post(payments::playback_token),
+        )
+        .route("/streams/{id}/tip", post(payments::tip))
+        .route("/billing/portal", post(dev::portal))
+        .route("/stripe/webhook", post(payments::webhook))
+        .route(
+            "/billing/dev/checkout/{id}",
+            get(dev::checkout_page).post(dev::checkout_pay),
+        )
+        .route(
+            "/billing/dev/portal/{link}",
+            get(dev::portal_page).post(dev::portal_cancel),
+        )
         .layer(stage_core::http::token_cors())
         .with_state(ctx)
 }
@@ -267,6 +299,20 @@ pub async fn run_on(
 ) -> anyhow::Result<()> {
     let (db, token) = stage_core::http::open_state(&cfg).await?;
     let signer = Signer::from_config(&cfg)?;
+    let webhook_secrets = if cfg.billing.webhook_secrets.is_empty() {
+        // The dev provider signs its events with a secret of its own.
+        vec![stage_core::admin::load_or_create_secret(
+            &cfg.data_dir,
+            "billing-webhook.key",
+            || {
+                let mut raw = [0u8; 24];
+                rand::RngCore::fill_bytes(&mut rand::rng(), &mut raw);
+                format!("whsec_dev_{}", hex::encode(raw))
+            },
+        )?]
+    } else {
+        cfg.billing.webhook_secrets.clone()
+    };
     let window = cfg.auth.login_window.0.as_millis() as i64;
     let n = cfg.auth.login_attempts as usize;
     let ctx = Arc::new(Ctx {
@@ -276,11 +322,15 @@ pub async fn run_on(
         cfg,
         db: db.clone(),
         signer,
+        webhook_secrets,
+        admin_token: token.clone(),
+        metrics: metrics::Metrics::default(),
         started: std::time::Instant::now(),
     });
-    tracing::info!(public = %public.local_addr()?, admin = %admin.local_addr()?, "billingd listening");
+    tracing::info!(public = %public.local_addr()?, admin = %admin.local_addr()?,
+        provider = %ctx.cfg.billing.provider, "billingd listening");
     let c2 = ctx.clone();
-    let api = Router::new().route(
+    let api = admin::router(ctx.clone()).route(
         "/status",
         get(move || {
             let c = c2.clone();
@@ -289,12 +339,16 @@ pub async fn run_on(
                     "daemon": "billingd",
                     "version": env!("CARGO_PKG_VERSION"),
                     "uptime_s": c.started.elapsed().as_secs(),
+                    "provider": c.cfg.billing.provider,
+                    "webhooks": c.metrics.status(),
                 }))
             }
         }),
     );
-    let admin_router = stage_core::http::admin_router(token, api, || async {
-        "# TYPE stage_up gauge\nstage_up{daemon=\"billingd\"} 1\n".to_string()
+    let c3 = ctx.clone();
+    let admin_router = stage_core::http::admin_router(token, api, move || {
+        let c = c3.clone();
+        async move { c.metrics.render() }
     });
     let (tx, rx) = tokio::sync::watch::channel(false);
     let mut r1 = rx.clone();

@@ -328,7 +328,27 @@ async fn admin_action(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    if action == "tip" {
+        return tip(s, channel, body).await;
+    }
     act(s, channel, &action, headers, body).await
+}
+
+/// billingd reports a paid tip: it appears in the room as a highlighted
+/// message (on every node) and is kept with the stream's chat.
+async fn tip(State(ctx): Shared, channel: String, body: Bytes) -> Response {
+    let t = match parse::<crate::room::TipPost>(&body) {
+        Ok(t) => t,
+        Err(r) => return refusal(&r),
+    };
+    let room = match admin_room(&ctx, &channel).await {
+        Ok(r) => r,
+        Err(r) => return r,
+    };
+    if room.tx.send(RoomMsg::Tip(t)).await.is_err() {
+        return internal("room closed");
+    }
+    StatusCode::NO_CONTENT.into_response()
 }
 
 async fn act(

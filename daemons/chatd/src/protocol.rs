@@ -106,19 +106,23 @@ pub mod close {
 
 /// The JSON of one server message.
 pub fn chat(m: &ChatMessage) -> String {
-    serde_json::json!({
-        "type": "chat",
-        "id": m.id,
-        "user": m.user,
-        "role": m.role,
-        "body": m.body,
-        "at": m.at,
-    })
-    .to_string()
+    let mut v = chat_value(m);
+    v["type"] = "chat".into();
+    v.to_string()
 }
 
+/// A message as clients see it; a tip carries its amount (and a display
+/// string, so pages need no currency table).
 fn chat_value(m: &ChatMessage) -> serde_json::Value {
-    serde_json::json!({"id": m.id, "user": m.user, "role": m.role, "body": m.body, "at": m.at})
+    let mut v =
+        serde_json::json!({"id": m.id, "user": m.user, "role": m.role, "body": m.body, "at": m.at});
+    if let Some(t) = &m.tip {
+        v["tip"] = serde_json::json!({
+            "amount_minor": t.amount_minor, "currency": t.currency,
+            "display": stage_core::billing::format_amount(t.amount_minor, &t.currency),
+        });
+    }
+    v
 }
 
 pub fn history<'a>(msgs: impl Iterator<Item = &'a ChatMessage>) -> String {

@@ -113,6 +113,21 @@ pub enum RoomMsg {
         reply: oneshot::Sender<Option<ChatMessage>>,
     },
     Status(oneshot::Sender<serde_json::Value>),
+    /// A tip billingd reports paid.
+    Tip(TipPost),
+}
+
+/// A paid tip to show in chat (billingd → chatd's admin API).
+#[derive(Debug, Clone, Deserialize)]
+pub struct TipPost {
+    pub user_id: Option<i64>,
+    pub user: String,
+    pub amount_minor: i64,
+    pub currency: String,
+    #[serde(default)]
+    pub message: String,
+    #[serde(default)]
+    pub stream_id: Option<i64>,
 }
 
 /// A room's identity.
@@ -228,6 +243,7 @@ impl Room {
                 let _ = reply.send(self.chat(&who, &body));
             }
             RoomMsg::Apply(ev) => self.apply(ev, true),
+            RoomMsg::Tip(t) => self.tip(t),
             RoomMsg::Remote(ev) => self.apply(ev, false),
             RoomMsg::ToConn { conn, text } => self.send_to(conn, text),
             RoomMsg::Find { id, reply } => {
@@ -358,9 +374,32 @@ impl Room {
             body,
             deleted: false,
             at: now,
+            tip: None,
         };
         self.apply(Event::Chat { msg: msg.clone() }, true);
         Ok(msg)
+    }
+
+    /// A paid tip, as a highlighted message (no chat rules apply: it was
+    /// paid for, and billingd checked the message's length).
+    fn tip(&mut self, t: TipPost) {
+        let now = now_ms();
+        let msg = ChatMessage {
+            id: self.ctx.ids.next(now),
+            channel_id: self.me.channel_id,
+            stream_id: t.stream_id.or(self.stream_id),
+            user_id: t.user_id,
+            user: t.user,
+            role: "viewer".into(),
+            body: t.message,
+            deleted: false,
+            at: now,
+            tip: Some(stage_core::chat::TipAmount {
+                amount_minor: t.amount_minor,
+                currency: t.currency,
+            }),
+        };
+        self.apply(Event::Chat { msg }, true);
     }
 
     fn vote(&mut self, conn: u64, who: &Speaker, poll_id: i64, option: i64) -> Result<(), Refusal> {

@@ -113,3 +113,7 @@ CREATE TABLE ledger (
     UNIQUE (kind, payment_id, event_id)
 );
 CREATE INDEX ledger_by_channel ON ledger(channel_id, occurred_ms);
+
+-- A paid tip shows in chat as a highlighted message with its amount.
+ALTER TABLE chat_messages ADD COLUMN tip_minor BIGINT;
+ALTER TABLE chat_messages ADD COLUMN tip_currency TEXT NOT NULL DEFAULT '';
