@@ -105,15 +105,6 @@ pub enum UserCmd {
 }
 
 /// Exit code for an admin API refusal.
-fn exit_for(status: u16) -> ExitCode {
-    match status {
-        404 => ExitCode::from(3),
-        409 => ExitCode::from(4),
-        400..=499 => ExitCode::from(2),
-        _ => ExitCode::FAILURE,
-    }
-}
-
 async fn admin(
     cfg: &Config,
     out: &Output,
@@ -121,20 +112,7 @@ async fn admin(
     body: Value,
     done: impl FnOnce(&Value) -> String,
 ) -> anyhow::Result<ExitCode> {
-    let client = AdminClient::new(cfg)?;
-    let (status, v) = client
-        .post_json("chatd", cfg.chatd.admin_listen, path, &body)
-        .await?;
-    if !(200..300).contains(&status) {
-        eprintln!(
-            "stagectl: {} ({})",
-            v["message"].as_str().unwrap_or("refused"),
-            v["code"].as_str().unwrap_or("error")
-        );
-        return Ok(exit_for(status));
-    }
-    out.emit(&v, || done(&v));
-    Ok(ExitCode::SUCCESS)
+    crate::client::act(out, "chatd", cfg.chatd.admin_listen, cfg, path, body, done).await
 }
 
 fn seconds(s: &str) -> anyhow::Result<u64> {

@@ -100,3 +100,39 @@ impl AdminClient {
         matches!(self.http.get(&url).timeout(Duration::from_secs(1)).send().await, Ok(r) if r.status().is_success())
     }
 }
+
+/// Exit code for a daemon's refusal: 3 not found, 4 conflict, 2 bad input.
+pub fn exit_for(status: u16) -> std::process::ExitCode {
+    use std::process::ExitCode;
+    match status {
+        404 => ExitCode::from(3),
+        409 => ExitCode::from(4),
+        400..=499 => ExitCode::from(2),
+        _ => ExitCode::FAILURE,
+    }
+}
+
+/// POSTs an admin action to `daemon` and prints its answer (`done` renders
+/// it for people); a refusal prints the daemon's message.
+pub async fn act(
+    out: &crate::output::Output,
+    daemon: &str,
+    addr: SocketAddr,
+    cfg: &Config,
+    path: &str,
+    body: serde_json::Value,
+    done: impl FnOnce(&serde_json::Value) -> String,
+) -> anyhow::Result<std::process::ExitCode> {
+    let client = AdminClient::new(cfg)?;
+    let (status, v) = client.post_json(daemon, addr, path, &body).await?;
+    if !(200..300).contains(&status) {
+        eprintln!(
+            "stagectl: {} ({})",
+            v["message"].as_str().unwrap_or("refused"),
+            v["code"].as_str().unwrap_or("error")
+        );
+        return Ok(exit_for(status));
+    }
+    out.emit(&v, || done(&v));
+    Ok(std::process::ExitCode::SUCCESS)
+}

@@ -1,5 +1,6 @@
 //! stagectl: the operator's CLI.
 
+mod billing;
 mod channel;
 mod chat;
 mod client;
@@ -49,6 +50,9 @@ enum Cmd {
     /// Viewer accounts and roles.
     #[command(subcommand)]
     User(chat::UserCmd),
+    /// Membership tiers, tips and the ledger.
+    #[command(subcommand)]
+    Billing(billing::BillingCmd),
 }
 
 /// Exit codes: 0 ok, 1 failure, 2 bad usage or config, 3 not found, 4 conflict.
@@ -72,6 +76,7 @@ async fn main() -> std::process::ExitCode {
         Cmd::Chat(c) => chat::run_chat(&cfg, &out, c).await,
         Cmd::Poll(c) => chat::run_poll(&cfg, &out, c).await,
         Cmd::User(c) => chat::run_user(&cfg, &out, c).await,
+        Cmd::Billing(c) => billing::run(&cfg, &out, c).await,
     };
     match res {
         Ok(code) => code,

@@ -104,7 +104,7 @@ impl Ctx {
 
 /// The public router.
 pub fn public_router(ctx: Arc<Ctx>) -> Router {
-    Router::new()
+    let r = Router::new()
         .route("/healthz", get(stage_core::http::healthz))
         .route("/auth/register", post(register))
         .route("/auth/login", post(login))
@@ -117,18 +117,23 @@ pub fn public_router(ctx: Arc<Ctx>) -> Router {
             post(payments::playback_token),
         )
         .route("/streams/{id}/tip", post(payments::tip))
-        .route("/billing/portal", post(dev::portal))
-        .route("/stripe/webhook", post(payments::webhook))
-        .route(
-            "/billing/dev/checkout/{id}",
-            get(dev::checkout_page).post(dev::checkout_pay),
-        )
-        .route(
-            "/billing/dev/portal/{link}",
-            get(dev::portal_page).post(dev::portal_cancel),
-        )
-        .layer(stage_core::http::token_cors())
-        .with_state(ctx)
+        .route("/stripe/webhook", post(payments::webhook));
+    // The dev provider's pages exist only with the dev provider: anyone who
+    // can reach them can "pay".
+    let r = if ctx.cfg.billing.provider == "dev" {
+        r.route("/billing/portal", post(dev::portal))
+            .route(
+                "/billing/dev/checkout/{id}",
+                get(dev::checkout_page).post(dev::checkout_pay),
+            )
+            .route(
+                "/billing/dev/portal/{link}",
+                get(dev::portal_page).post(dev::portal_cancel),
+            )
+    } else {
+        r
+    };
+    r.layer(stage_core::http::token_cors()).with_state(ctx)
 }
 
 #[derive(Deserialize)]

@@ -78,6 +78,15 @@ fn return_url(ctx: &Ctx, asked: Option<&str>, channel: &str) -> String {
 
 /// Records the checkout and returns where the viewer pays.
 async fn start_checkout(ctx: &Ctx, c: Checkout) -> Response {
+    if ctx.cfg.billing.provider != "dev" {
+        // Stripe Checkout sessions are not created yet (the webhook already
+        // applies Stripe's events); refuse plainly rather than pretend.
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "provider_unavailable",
+            "checkout with the stripe provider is not available in this version",
+        );
+    }
     if let Err(e) = ctx.db.create_checkout(&c).await {
         return internal(e);
     }

@@ -458,3 +458,24 @@ async fn dev_provider_subscribe_play_tip_and_cancel() {
     let m = b.db.membership(claims.sub, ch.id).await.unwrap().unwrap();
     assert_eq!(m.status, "canceled");
 }
+
+#[tokio::test]
+async fn without_the_dev_provider_there_are_no_dev_pages() {
+    let b = start(None, |c| {
+        c.billing.provider = "stripe".into();
+        c.billing.webhook_secrets = vec![SECRET.into()];
+    })
+    .await;
+    tip_checkout(&b.db, "cs_dev_x").await;
+    for path in ["/billing/dev/checkout/cs_dev_x", "/billing/portal"] {
+        let res = client()
+            .post(format!("http://{}{path}", b.public))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("action=pay")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status().as_u16(), 404, "{path}");
+    }
+    assert_eq!(count(&b.db, "ledger").await, 0);
+}

@@ -144,11 +144,12 @@ async fn stream_chat(State(ctx): Shared, Path(id): Path<i64>, Query(p): Query<Pa
     let list: Vec<_> = msgs
         .iter()
         .map(|m| {
-            serde_json::json!({
-                "id": m.id, "user": m.user, "role": m.role,
-                "body": if m.deleted { "" } else { m.body.as_str() },
-                "deleted": m.deleted, "at": m.at,
-            })
+            let mut v = crate::protocol::chat_value(m);
+            if m.deleted {
+                v["body"] = "".into();
+            }
+            v["deleted"] = m.deleted.into();
+            v
         })
         .collect();
     let next = (list.len() as i64 == limit).then(|| msgs.first().map(|m| m.id.clone()));

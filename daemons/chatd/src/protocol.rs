@@ -113,7 +113,7 @@ pub fn chat(m: &ChatMessage) -> String {
 
 /// A message as clients see it; a tip carries its amount (and a display
 /// string, so pages need no currency table).
-fn chat_value(m: &ChatMessage) -> serde_json::Value {
+pub fn chat_value(m: &ChatMessage) -> serde_json::Value {
     let mut v =
         serde_json::json!({"id": m.id, "user": m.user, "role": m.role, "body": m.body, "at": m.at});
     if let Some(t) = &m.tip {

@@ -446,3 +446,34 @@ async fn clients_that_come_and_go_leave_nothing_behind_and_shutdown_says_going_a
     while w.next_within(Duration::from_secs(5)).await.is_some() {}
     assert_eq!(w.closed, Some(1001));
 }
+
+#[tokio::test]
+async fn a_paid_tip_appears_highlighted_with_its_amount() {
+    let d = Chatd::start(|_| {}).await;
+    let ch = channel(&d.db, "demo").await;
+    let ana = user(&d.db, "ana").await;
+    let stream = d.db.start_stream(&ch).await.unwrap();
+    let mut viewer = d.connect("demo", None).await;
+    let (s, _) = d
+        .admin_post(
+            "/admin/chat/demo/tip",
+            json!({"user_id": ana.id, "user": "ana", "amount_minor": 1000, "currency": "usd",
+                "message": "<b>great</b> stream", "stream_id": stream.id}),
+        )
+        .await;
+    assert_eq!(s, 204);
+    let m = viewer.expect("chat").await;
+    assert_eq!(m["user"], "ana");
+    assert_eq!(m["body"], "<b>great</b> stream");
+    assert_eq!(m["tip"]["amount_minor"], 1000);
+    assert_eq!(m["tip"]["display"], "10.00 USD");
+    // Kept with the room's history (and the stream's chat).
+    let mut late = d.connect("demo", None).await;
+    let h = late.expect("history").await;
+    assert_eq!(h["messages"][0]["tip"]["display"], "10.00 USD", "{h}");
+    // Malformed notices are refused.
+    let (s, _) = d
+        .admin_post("/admin/chat/demo/tip", json!({"amount_minor": "x"}))
+        .await;
+    assert_eq!(s, 422);
+}
