@@ -52,8 +52,18 @@
     li.dataset.id = m.id;
     const time = new Date(m.at);
     li.appendChild(el('span', 'time', time.toTimeString().slice(0, 5)));
+    if (m.role === 'member') {
+      const star = el('span', 'memberbadge', '★');
+      star.title = 'Member';
+      li.appendChild(star);
+    }
     const who = el('span', 'user role-' + m.role, m.user);
     li.appendChild(who);
+    // A paid tip: highlighted, with its amount.
+    if (m.tip) {
+      li.classList.add('tip');
+      li.appendChild(el('span', 'amount', m.tip.display));
+    }
     // <bdi> keeps any remaining direction tricks inside the message.
     const body = el('bdi', 'body', m.body);
     li.appendChild(body);
@@ -221,6 +231,7 @@
       state.user = j.user.username;
       showAccount();
       reconnect();
+      window.dispatchEvent(new Event('stage-auth'));
     } catch (e) {
       $('autherr').textContent = 'Accounts are unavailable right now.';
     }
@@ -238,6 +249,7 @@
     state.user = null;
     showAccount();
     reconnect();
+    window.dispatchEvent(new Event('stage-auth'));
   });
 
   function sendChat() {

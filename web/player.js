@@ -226,10 +226,22 @@
     state.streamId = null;
   }
 
-  function start(info) {
+  // Members-only streams: hls.js sends the newest playback token with every
+  // request (packagerd put it on every URI; the page renews it).
+  function withToken(url) {
+    const t = window.stageMembers && window.stageMembers.current();
+    return t ? url.replace(/([?&]token=)[^&]*/, '$1' + encodeURIComponent(t)) : url;
+  }
+  function xhrSetup(xhr, url) {
+    if (!xhr.readyState) xhr.open('GET', withToken(url), true);
+    xhr.setRequestHeader('X-Playback-Session-Id', session);
+  }
+
+  function start(info, token) {
     stop();
     state.streamId = info.stream_id;
     state.starts += 1;
+    const src = token ? info.playlist_url + '?token=' + encodeURIComponent(token) : info.playlist_url;
     lastAdvance = Date.now();
     video.muted = true;
     if (window.STAGE_HLS_MISSING) {
@@ -245,7 +257,7 @@
         backBufferLength: 30,
         manifestLoadingMaxRetry: 6,
         levelLoadingMaxRetry: 6,
-        xhrSetup: function (xhr) { xhr.setRequestHeader('X-Playback-Session-Id', session); },
+        xhrSetup: xhrSetup,
       });
       hls.on(window.Hls.Events.MANIFEST_PARSED, function (_e, data) {
         state.levels = data.levels.map(function (l) { return { height: l.height, bitrate: l.bitrate }; });
@@ -268,10 +280,10 @@
           stop(); // the next poll starts again
         }
       });
-      hls.loadSource(info.playlist_url);
+      hls.loadSource(src);
       hls.attachMedia(video);
     } else if (video.canPlayType('application/vnd.apple.mpegurl')) {
-      video.src = info.playlist_url;
+      video.src = src;
     } else {
       show(true, 'This browser cannot play HLS.');
       return;
@@ -314,10 +326,19 @@
         }
         titleEl.textContent = info.title || channel;
         document.title = (info.title || channel) + ' · StreamStage';
-        if (info.live && info.ready) {
+        const members = window.stageMembers;
+        const token = info.live && info.members_only && members ? await members.playbackToken() : null;
+        if (info.live && info.members_only && !token) {
+          // Not (or no longer) a member: the subscribe screen, no playback.
+          stop();
+          state.streamId = info.stream_id;
           show(true, '');
+          if (members) members.showGate(true);
+        } else if (info.live && info.ready) {
+          show(true, '');
+          if (members && members.gate) members.showGate(false);
           const stalled = hls && Date.now() - lastAdvance > STALL_MS;
-          if (state.streamId !== info.stream_id || (!hls && !video.src) || stalled) start(info);
+          if (state.streamId !== info.stream_id || (!hls && !video.src) || stalled) start(info, token);
         } else if (info.live) {
           show(true, 'Starting…');
         } else {
@@ -346,9 +367,7 @@
         document.title = (v.title || v.channel) + ' · StreamStage';
         video.muted = true;
         if (window.Hls && window.Hls.isSupported()) {
-          hls = new window.Hls({
-            xhrSetup: function (xhr) { xhr.setRequestHeader('X-Playback-Session-Id', session); },
-          });
+          hls = new window.Hls({ xhrSetup: xhrSetup });
           hls.on(window.Hls.Events.ERROR, function (_e, data) {
             state.errors.push(data.type + ':' + data.details + (data.fatal ? ':fatal' : ''));
             if (data.fatal && data.type === window.Hls.ErrorTypes.MEDIA_ERROR) hls.recoverMediaError();

@@ -62,7 +62,24 @@ async fn create_tier(State(ctx): State<Arc<Ctx>>, Json(t): Json<NewTier>) -> Res
         Err(DbError::Conflict(m)) => return error(StatusCode::CONFLICT, "taken", &m),
         Err(e) => return internal(e),
     };
-    let price = format!("price_dev_{}", tier.id);
+    let price = match &ctx.stripe {
+        None => format!("price_dev_{}", tier.id),
+        Some(stripe) => match stripe.create_price(&tier, &ch.name).await {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::error!(cause = %e, tier = tier.id, "stripe price failed");
+                // Not sold without a price: the tier goes again.
+                if let Err(e) = ctx.db.delete_tier(tier.id).await {
+                    return internal(e);
+                }
+                return error(
+                    StatusCode::BAD_GATEWAY,
+                    "provider_error",
+                    "Stripe refused or did not answer; nothing was created",
+                );
+            }
+        },
+    };
     if let Err(e) = ctx.db.set_tier_price(tier.id, &price).await {
         return internal(e);
     }

@@ -6,10 +6,8 @@
 use crate::payments::receive;
 use crate::{Ctx, error, internal};
 use axum::Form;
-use axum::Json;
-use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -216,39 +214,6 @@ pub async fn checkout_pay(
     Redirect::to(&c.return_url).into_response()
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PortalReq {
-    channel: String,
-}
-
-/// `POST /billing/portal`: where the viewer manages a membership (the dev
-/// provider's page; Stripe's customer portal with the stripe provider).
-pub async fn portal(State(ctx): Shared, headers: HeaderMap, body: Bytes) -> Response {
-    let token = stage_core::http::bearer(&headers).unwrap_or("");
-    let claims = match ctx.signer.verify(token, "login", now_s()) {
-        Ok(c) => c,
-        Err(e) => return error(StatusCode::UNAUTHORIZED, "bad_token", &e.to_string()),
-    };
-    let Ok(req) = serde_json::from_slice::<PortalReq>(&body) else {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "bad_request",
-            "send JSON {\"channel\"}",
-        );
-    };
-    let link = ctx.signer.sign(&Claims {
-        kind: "portal".into(),
-        sub: claims.sub,
-        name: claims.name,
-        role: claims.role,
-        exp: now_s() + 900,
-        channel: req.channel,
-    });
-    let url = format!("{}/billing/dev/portal/{link}", ctx.cfg.billing_public_url());
-    Json(json!({"url": url})).into_response()
-}
-
 async fn portal_membership(
     ctx: &Ctx,
     link: &str,
@@ -280,6 +245,17 @@ async fn portal_membership(
         .await
         .map_err(internal)?;
     Ok((ch, m))
+}
+
+/// The dev portal's URL for the holder of a login token.
+pub fn portal_link(ctx: &Ctx, claims: Claims, channel: String) -> String {
+    let link = ctx.signer.sign(&Claims {
+        kind: "portal".into(),
+        exp: now_s() + 900,
+        channel,
+        ..claims
+    });
+    format!("{}/billing/dev/portal/{link}", ctx.cfg.billing_public_url())
 }
 
 /// `GET /billing/dev/portal/{link}`: the membership, and a Cancel button.

@@ -8,6 +8,7 @@ mod dev;
 pub mod limiter;
 mod metrics;
 mod payments;
+mod stripe;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -35,6 +36,8 @@ pub struct Ctx {
     /// For chatd's admin API (tips into chat).
     admin_token: String,
     metrics: metrics::Metrics,
+    /// The Stripe client (provider `stripe`).
+    stripe: Option<stripe::Stripe>,
     by_user: Mutex<Limiter<String>>,
     by_ip: Mutex<Limiter<IpAddr>>,
     registrations: Mutex<Limiter<IpAddr>>,
@@ -117,19 +120,19 @@ pub fn public_router(ctx: Arc<Ctx>) -> Router {
             post(payments::playback_token),
         )
         .route("/streams/{id}/tip", post(payments::tip))
-        .route("/stripe/webhook", post(payments::webhook));
+        .route("/stripe/webhook", post(payments::webhook))
+        .route("/billing/portal", post(payments::portal));
     // The dev provider's pages exist only with the dev provider: anyone who
     // can reach them can "pay".
     let r = if ctx.cfg.billing.provider == "dev" {
-        r.route("/billing/portal", post(dev::portal))
-            .route(
-                "/billing/dev/checkout/{id}",
-                get(dev::checkout_page).post(dev::checkout_pay),
-            )
-            .route(
-                "/billing/dev/portal/{link}",
-                get(dev::portal_page).post(dev::portal_cancel),
-            )
+        r.route(
+            "/billing/dev/checkout/{id}",
+            get(dev::checkout_page).post(dev::checkout_pay),
+        )
+        .route(
+            "/billing/dev/portal/{link}",
+            get(dev::portal_page).post(dev::portal_cancel),
+        )
     } else {
         r
     };
@@ -318,9 +321,25 @@ pub async fn run_on(
     } else {
         cfg.billing.webhook_secrets.clone()
     };
+    let stripe = if cfg.billing.provider == "stripe" {
+        let key = if cfg.billing.stripe.secret_key.is_empty() {
+            std::env::var("STRIPE_SECRET_KEY").unwrap_or_default()
+        } else {
+            cfg.billing.stripe.secret_key.clone()
+        };
+        if key.is_empty() {
+            anyhow::bail!(
+                "billing.provider is \"stripe\" but no API key is set: set billing.stripe.secret_key or STRIPE_SECRET_KEY"
+            );
+        }
+        Some(stripe::Stripe::new(&key, &cfg.billing.stripe.api_base)?)
+    } else {
+        None
+    };
     let window = cfg.auth.login_window.0.as_millis() as i64;
     let n = cfg.auth.login_attempts as usize;
     let ctx = Arc::new(Ctx {
+        stripe,
         by_user: Mutex::new(Limiter::new(n, window)),
         by_ip: Mutex::new(Limiter::new(n * 3, window)),
         registrations: Mutex::new(Limiter::new(n * 3, window)),

@@ -76,34 +76,60 @@ fn return_url(ctx: &Ctx, asked: Option<&str>, channel: &str) -> String {
     }
 }
 
-/// Records the checkout and returns where the viewer pays.
-async fn start_checkout(ctx: &Ctx, c: Checkout) -> Response {
-    if ctx.cfg.billing.provider != "dev" {
-        // Stripe Checkout sessions are not created yet (the webhook already
-        // applies Stripe's events); refuse plainly rather than pretend.
-        return error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "provider_unavailable",
-            "checkout with the stripe provider is not available in this version",
-        );
-    }
+/// Opens the checkout with the provider, records it, and returns where the
+/// viewer pays.
+async fn start_checkout(
+    ctx: &Ctx,
+    mut c: Checkout,
+    price: Option<&str>,
+    channel: &str,
+) -> Response {
+    let url = match &ctx.stripe {
+        None => format!(
+            "{}/billing/dev/checkout/{}",
+            ctx.cfg.billing_public_url(),
+            c.id
+        ),
+        Some(stripe) => {
+            let email = match ctx.db.user(c.user_id).await {
+                Ok(u) => u.and_then(|u| u.email),
+                Err(e) => return internal(e),
+            };
+            let local = c.id.clone();
+            match stripe
+                .create_checkout(&c, price, channel, email.as_deref(), &local)
+                .await
+            {
+                Ok((id, url)) => {
+                    c.id = id;
+                    url
+                }
+                Err(e) => {
+                    tracing::error!(cause = %e, checkout = %local, "stripe checkout failed");
+                    return error(
+                        StatusCode::BAD_GATEWAY,
+                        "provider_error",
+                        "the payment provider is unavailable; try again",
+                    );
+                }
+            }
+        }
+    };
     if let Err(e) = ctx.db.create_checkout(&c).await {
         return internal(e);
     }
     tracing::info!(checkout = %c.id, kind = %c.kind, user = c.user_id, channel = c.channel_id,
         amount = c.amount_minor, "checkout started");
-    let url = format!(
-        "{}/billing/dev/checkout/{}",
-        ctx.cfg.billing_public_url(),
-        c.id
-    );
     Json(serde_json::json!({"checkout_id": c.id, "url": url})).into_response()
 }
 
-fn new_checkout_id() -> String {
+/// Our id for a new checkout: the dev provider's session id, or the
+/// reference (and idempotency key) sent with a Stripe session.
+fn new_checkout_id(ctx: &Ctx) -> String {
     let mut raw = [0u8; 16];
     rand::RngCore::fill_bytes(&mut rand::rng(), &mut raw);
-    format!("cs_dev_{}", hex::encode(raw))
+    let prefix = if ctx.stripe.is_some() { "co" } else { "cs_dev" };
+    format!("{prefix}_{}", hex::encode(raw))
 }
 
 #[derive(Deserialize)]
@@ -159,8 +185,15 @@ pub async fn subscribe(
         Ok(_) => {}
         Err(e) => return internal(e),
     }
+    if ctx.stripe.is_some() && tier.provider_price.is_empty() {
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "no_price",
+            "this tier has no price at the payment provider yet",
+        );
+    }
     let c = Checkout {
-        id: new_checkout_id(),
+        id: new_checkout_id(&ctx),
         kind: "membership".into(),
         user_id: user.id,
         channel_id: ch.id,
@@ -173,7 +206,7 @@ pub async fn subscribe(
         return_url: return_url(&ctx, req.return_url.as_deref(), &ch.name),
         created_at: now_ms(),
     };
-    start_checkout(&ctx, c).await
+    start_checkout(&ctx, c, Some(&tier.provider_price), &ch.name).await
 }
 
 #[derive(Deserialize)]
@@ -233,7 +266,7 @@ pub async fn tip(
         Err(e) => return internal(e),
     };
     let c = Checkout {
-        id: new_checkout_id(),
+        id: new_checkout_id(&ctx),
         kind: "tip".into(),
         user_id: user.id,
         channel_id: ch.id,
@@ -246,7 +279,7 @@ pub async fn tip(
         return_url: return_url(&ctx, req.return_url.as_deref(), &ch.name),
         created_at: now_ms(),
     };
-    start_checkout(&ctx, c).await
+    start_checkout(&ctx, c, None, &ch.name).await
 }
 
 fn invalid(field: &str, message: &str) -> Response {
@@ -439,4 +472,59 @@ async fn tell_chat(ctx: &Ctx, t: TipPaid) {
             "stream_id": t.stream_id,
         }),
     );
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PortalReq {
+    channel: String,
+}
+
+/// `POST /billing/portal`: where the viewer manages a membership: Stripe's
+/// customer portal, or the dev provider's page.
+pub async fn portal(State(ctx): Shared, headers: HeaderMap, body: Bytes) -> Response {
+    let token = stage_core::http::bearer(&headers).unwrap_or("");
+    let claims = match ctx.signer.verify(token, "login", now_s()) {
+        Ok(c) => c,
+        Err(e) => return error(StatusCode::UNAUTHORIZED, "bad_token", &e.to_string()),
+    };
+    let Ok(req) = serde_json::from_slice::<PortalReq>(&body) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "send JSON {\"channel\"}",
+        );
+    };
+    let Some(stripe) = &ctx.stripe else {
+        let url = crate::dev::portal_link(&ctx, claims, req.channel);
+        return Json(serde_json::json!({"url": url})).into_response();
+    };
+    let ch = match channel(&ctx, &req.channel).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let customer = match ctx.db.membership(claims.sub, ch.id).await {
+        Ok(Some(m)) if !m.provider_customer.is_empty() => m.provider_customer,
+        Ok(_) => {
+            return error(
+                StatusCode::NOT_FOUND,
+                "no_membership",
+                "no membership to manage",
+            );
+        }
+        Err(e) => return internal(e),
+    };
+    let back = format!("{}/watch/{}", ctx.cfg.public_http_base(), ch.name);
+    let local = format!("{}-{}", claims.sub, now_ms());
+    match stripe.portal(&customer, &back, &local).await {
+        Ok(url) => Json(serde_json::json!({"url": url})).into_response(),
+        Err(e) => {
+            tracing::error!(cause = %e, "stripe portal failed");
+            error(
+                StatusCode::BAD_GATEWAY,
+                "provider_error",
+                "the payment provider is unavailable; try again",
+            )
+        }
+    }
 }

@@ -464,10 +464,11 @@ async fn without_the_dev_provider_there_are_no_dev_pages() {
     let b = start(None, |c| {
         c.billing.provider = "stripe".into();
         c.billing.webhook_secrets = vec![SECRET.into()];
+        c.billing.stripe.secret_key = "sk_test_unused".into();
     })
     .await;
     tip_checkout(&b.db, "cs_dev_x").await;
-    for path in ["/billing/dev/checkout/cs_dev_x", "/billing/portal"] {
+    for path in ["/billing/dev/checkout/cs_dev_x", "/billing/dev/portal/x"] {
         let res = client()
             .post(format!("http://{}{path}", b.public))
             .header("content-type", "application/x-www-form-urlencoded")

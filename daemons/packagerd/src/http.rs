@@ -1,6 +1,7 @@
 //! packagerd's public HTTP surface: HLS from memory, channel info, the
 //! player page. Routes per ARCHITECTURE.md.
 
+use crate::access;
 use crate::registry::{Registry, Snapshot, StreamHandle};
 use crate::viewers::{SESSION_HEADER, ViewerKey, Viewers};
 use crate::web;
@@ -28,6 +29,29 @@ pub struct AppState {
     /// Where the page reaches chatd and billingd (accounts).
     pub chat_url: String,
     pub auth_url: String,
+    /// Checks playback tokens of members-only streams.
+    pub signer: stage_core::tokens::Signer,
+}
+
+/// For a members-only stream: the request's playback token (checked), or
+/// the 403 refusing it; `None` for a public stream.
+fn gate<'q>(
+    s: &AppState,
+    members_only: bool,
+    channel: &str,
+    query: Option<&'q str>,
+) -> Result<Option<&'q str>, access::Denied> {
+    if !members_only {
+        return Ok(None);
+    }
+    access::check(&s.signer, query, channel, stage_core::tokens::now_s()).map(Some)
+}
+
+/// Makes a members-only response private to its viewer.
+fn private(mut res: Response, cache: &'static str) -> Response {
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+    res
 }
 
 /// The public router.
@@ -107,13 +131,21 @@ const PLAYLIST_CACHE: &str = "public, max-age=0, s-maxage=1";
 /// Segment and init URIs are never reused, so they are immutable.
 const SEGMENT_CACHE: &str = "public, max-age=31536000, immutable";
 
-async fn multivariant(State(s): State<AppState>, Path(channel): Path<String>) -> Response {
+async fn multivariant(
+    State(s): State<AppState>,
+    Path(channel): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Response {
     let Some(h) = s.registry.get(&channel) else {
         return not_found("stream");
     };
+    let token = match gate(&s, h.info.members_only, &channel, query.as_deref()) {
+        Ok(t) => t,
+        Err(r) => return r.into_response(),
+    };
     let snap = h.snapshot.borrow().clone();
-    match &snap.multivariant {
-        Some(text) => (
+    match (&snap.multivariant, token) {
+        (Some(text), None) => (
             [
                 (header::CONTENT_TYPE, PLAYLIST_TYPE),
                 (header::CACHE_CONTROL, PLAYLIST_CACHE),
@@ -121,18 +153,34 @@ async fn multivariant(State(s): State<AppState>, Path(channel): Path<String>) ->
             text.clone(),
         )
             .into_response(),
-        None => not_found("playlist (stream starting)"),
+        (Some(text), Some(t)) => (
+            [
+                (header::CONTENT_TYPE, PLAYLIST_TYPE),
+                (header::CACHE_CONTROL, access::PRIVATE_PLAYLIST),
+            ],
+            access::rewrite_hls(text, t),
+        )
+            .into_response(),
+        (None, _) => not_found("playlist (stream starting)"),
     }
 }
 
 /// The DASH manifest (dynamic; players reload it every second).
-async fn mpd(State(s): State<AppState>, Path(channel): Path<String>) -> Response {
+async fn mpd(
+    State(s): State<AppState>,
+    Path(channel): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Response {
     let Some(h) = s.registry.get(&channel) else {
         return not_found("stream");
     };
+    let token = match gate(&s, h.info.members_only, &channel, query.as_deref()) {
+        Ok(t) => t,
+        Err(r) => return r.into_response(),
+    };
     let snap = h.snapshot.borrow().clone();
-    match &snap.mpd {
-        Some(text) => (
+    match (&snap.mpd, token) {
+        (Some(text), None) => (
             [
                 (header::CONTENT_TYPE, "application/dash+xml"),
                 (header::CACHE_CONTROL, PLAYLIST_CACHE),
@@ -140,7 +188,15 @@ async fn mpd(State(s): State<AppState>, Path(channel): Path<String>) -> Response
             text.clone(),
         )
             .into_response(),
-        None => not_found("manifest (stream starting)"),
+        (Some(text), Some(t)) => (
+            [
+                (header::CONTENT_TYPE, "application/dash+xml"),
+                (header::CACHE_CONTROL, access::PRIVATE_PLAYLIST),
+            ],
+            access::rewrite_dash(&String::from_utf8_lossy(text), t),
+        )
+            .into_response(),
+        (None, _) => not_found("manifest (stream starting)"),
     }
 }
 
@@ -289,6 +345,10 @@ async fn media_playlist(
     let Some(h) = s.registry.get(&channel) else {
         return not_found("stream");
     };
+    let token = match gate(&s, h.info.members_only, &channel, query.as_deref()) {
+        Ok(t) => t,
+        Err(r) => return r.into_response(),
+    };
     touch(&s, &h, &headers, addr);
     let q = match parse_hls_query(query.as_deref()) {
         Ok(q) => q,
@@ -325,13 +385,18 @@ async fn media_playlist(
     if snap.segment_count == 0 {
         return not_found("playlist (stream starting)");
     }
-    let body = match (&snap.delta_playlist, q.skip) {
+    let mut body = match (&snap.delta_playlist, q.skip) {
         (Some(delta), true) => delta.clone(),
         _ => snap.media_playlist.clone(),
     };
+    if let Some(t) = token {
+        body = access::rewrite_hls(&String::from_utf8_lossy(&body), t).into();
+    }
     // A blocking response stays valid (it holds at least what was asked
     // for); a plain reload is stale after a part.
-    let cache = if snap.ended {
+    let cache = if token.is_some() {
+        access::PRIVATE_PLAYLIST.to_string()
+    } else if snap.ended {
         "public, max-age=60".to_string()
     } else if q.msn.is_some() && q.canonical {
         format!(
@@ -397,13 +462,32 @@ async fn dvr_file(
 async fn media_file(
     State(s): State<AppState>,
     Path((channel, rendition, file)): Path<(String, String, String)>,
+    RawQuery(query): RawQuery,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
 ) -> Response {
     let Some(h) = s.registry.get(&channel) else {
         return not_found("stream");
     };
+    let token = match gate(&s, h.info.members_only, &channel, query.as_deref()) {
+        Ok(t) => t,
+        Err(r) => return r.into_response(),
+    };
     touch(&s, &h, &headers, addr);
+    let res = media_file_inner(s, h, channel, rendition, file).await;
+    match token {
+        Some(_) => private(res, access::PRIVATE_MEDIA),
+        None => res,
+    }
+}
+
+async fn media_file_inner(
+    s: AppState,
+    h: Arc<StreamHandle>,
+    channel: String,
+    rendition: String,
+    file: String,
+) -> Response {
     // `media` is published first, so it is never older than `snapshot`.
     let top = h.media.borrow().clone();
     let Some(now) = top.rendition(&rendition) else {
@@ -553,10 +637,11 @@ async fn channel_live(State(s): State<AppState>, Path(channel): Path<String>) ->
     let snap = s
         .registry
         .get(&channel)
-        .map(|h| h.snapshot.borrow().clone());
+        .map(|h| (h.snapshot.borrow().clone(), h.info.members_only));
     let body = match snap {
-        Some(snap) if !snap.ended => serde_json::json!({
+        Some((snap, members_only)) if !snap.ended => serde_json::json!({
             "live": true,
+            "members_only": members_only,
             "ready": snap.multivariant.is_some(),
             "stream_id": snap.stream_id,
             "title": snap.title,
@@ -669,16 +754,43 @@ async fn vod(State(s): State<AppState>, Path(id): Path<String>) -> Response {
     }
 }
 
-/// An object of a VOD from the recording store.
-async fn vod_object(s: &AppState, id: &str, path: &str) -> Response {
+/// An object of a VOD from the recording store; a members-only stream's
+/// VOD needs a playback token for its channel, like the live stream.
+async fn vod_object(s: &AppState, id: &str, path: &str, query: Option<&str>) -> Response {
     let v = match published_vod(s, id).await {
         Ok(v) => v,
         Err(r) => return r,
     };
+    let members_only = match s.db.stream(v.stream_id).await {
+        Ok(st) => st.is_some_and(|st| st.members_only),
+        Err(_) => return db_unavailable(),
+    };
+    let token = match gate(s, members_only, &v.channel, query) {
+        Ok(t) => t,
+        Err(r) => return r.into_response(),
+    };
     let Some(rec) = &s.recorder else {
         return not_found("recording");
     };
-    recording_object(rec, &format!("{}/{path}", v.prefix)).await
+    let res = recording_object(rec, &format!("{}/{path}", v.prefix)).await;
+    let Some(t) = token else {
+        return res;
+    };
+    if !path.ends_with(".m3u8") || !res.status().is_success() {
+        return private(res, access::PRIVATE_MEDIA);
+    }
+    let body = match axum::body::to_bytes(res.into_body(), 16 << 20).await {
+        Ok(b) => b,
+        Err(_) => return unavailable("recording unreadable"),
+    };
+    (
+        [
+            (header::CONTENT_TYPE, PLAYLIST_TYPE),
+            (header::CACHE_CONTROL, access::PRIVATE_PLAYLIST),
+        ],
+        access::rewrite_hls(&String::from_utf8_lossy(&body), t),
+    )
+        .into_response()
 }
 
 /// An object of a recording (a VOD's, or a live stream's DVR window), with
@@ -720,19 +832,28 @@ async fn recording_object(rec: &crate::recorder::Recorder, key: &str) -> Respons
 
 async fn vod_thumbnail(State(s): State<AppState>, Path(id): Path<String>) -> Response {
     match published_vod(&s, &id).await {
-        Ok(v) if !v.thumbnail.is_empty() => vod_object(&s, &id, &v.thumbnail).await,
+        // Posters stay public (listings show them), members-only or not.
+        Ok(v) if !v.thumbnail.is_empty() => match &s.recorder {
+            Some(rec) => recording_object(rec, &format!("{}/{}", v.prefix, v.thumbnail)).await,
+            None => not_found("recording"),
+        },
         Ok(_) => not_found("thumbnail"),
         Err(r) => r,
     }
 }
 
-async fn vod_multivariant(State(s): State<AppState>, Path(id): Path<String>) -> Response {
-    vod_object(&s, &id, "index.m3u8").await
+async fn vod_multivariant(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    vod_object(&s, &id, "index.m3u8", query.as_deref()).await
 }
 
 async fn vod_file(
     State(s): State<AppState>,
     Path((id, rendition, file)): Path<(String, String, String)>,
+    RawQuery(query): RawQuery,
 ) -> Response {
     let safe = |x: &str| {
         !x.is_empty()
@@ -743,7 +864,7 @@ async fn vod_file(
     if !safe(&rendition) || !safe(&file) {
         return not_found("file");
     }
-    vod_object(&s, &id, &format!("{rendition}/{file}")).await
+    vod_object(&s, &id, &format!("{rendition}/{file}"), query.as_deref()).await
 }
 
 async fn thumbnail(State(s): State<AppState>, Path(channel): Path<String>) -> Response {

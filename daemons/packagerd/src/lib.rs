@@ -10,6 +10,7 @@
 //! - `viewers`: playback sessions per stream, recorded in the database.
 //! - `recorder`: every rendition's segments into the object store; VODs.
 
+pub mod access;
 pub mod admin;
 pub mod dash;
 pub mod http;
@@ -133,6 +134,7 @@ pub async fn run(
         recorder: recorder.clone(),
         chat_url: cfg.chat_public_url(),
         auth_url: cfg.auth_public_url(),
+        signer: stage_core::tokens::Signer::from_config(&cfg)?,
     };
     let mut s1 = stop_rx.clone();
     let mut s2 = stop_rx.clone();

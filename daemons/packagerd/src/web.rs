@@ -10,6 +10,7 @@ const INDEX_HTML: &str = include_str!("../../../web/index.html");
 const CARDS_JS: &str = include_str!("../../../web/cards.js");
 const PLAYER_CSS: &str = include_str!("../../../web/player.css");
 const CHAT_JS: &str = include_str!("../../../web/chat.js");
+const MEMBERS_JS: &str = include_str!("../../../web/members.js");
 const HLS_JS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/hls.min.js"));
 
 fn content_type(name: &str) -> &'static str {
@@ -29,6 +30,7 @@ fn builtin(name: &str) -> Option<&'static [u8]> {
         "index.html" => INDEX_HTML.as_bytes(),
         "cards.js" => CARDS_JS.as_bytes(),
         "chat.js" => CHAT_JS.as_bytes(),
+        "members.js" => MEMBERS_JS.as_bytes(),
         "hls.min.js" => HLS_JS,
         _ => return None,
     })

@@ -284,6 +284,15 @@ impl Db {
         r.as_ref().map(tier_row).transpose()
     }
 
+    /// Removes a tier nobody could buy yet (its price failed to be made).
+    pub async fn delete_tier(&self, id: i64) -> Result<()> {
+        sqlx::query("DELETE FROM tiers WHERE id = $1 AND provider_price = ''")
+            .bind(id)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
     /// Stops selling a tier (its members keep their membership).
     pub async fn archive_tier(&self, id: i64) -> Result<Tier> {
         sqlx::query("UPDATE tiers SET archived = 1 WHERE id = $1")
