@@ -8,8 +8,9 @@
 (function () {
   'use strict';
   const parts = location.pathname.split('/').filter(Boolean);
-  if (parts[0] !== 'watch') return;
-  const channel = decodeURIComponent(parts[1] || '');
+  if (parts[0] !== 'watch' && parts[0] !== 'vod') return;
+  // On a replay (/vod/{id}) the channel comes from the recording.
+  let channel = parts[0] === 'watch' ? decodeURIComponent(parts[1] || '') : null;
   const $ = function (id) { return document.getElementById(id); };
   const TOKEN_KEY = 'stage.token';
   let authUrl = null;
@@ -106,7 +107,7 @@
   async function tip() {
     $('supporterr').textContent = '';
     if (!login()) { fail('Log in or register (in the chat panel) to tip.'); return; }
-    const streamId = window.stagePlayer && window.stagePlayer.streamId;
+    const streamId = window.stagePlayer && !window.stagePlayer.vod && window.stagePlayer.streamId;
     if (!streamId) { fail('Tips go to a live stream; this channel is offline.'); return; }
     const amount = minor($('tipamount').value);
     if (amount === null) { fail('Enter an amount like 5.00'); return; }
@@ -139,8 +140,18 @@
   });
   window.addEventListener('stage-auth', function () { play = null; refresh(); });
 
-  fetch('/channels/' + encodeURIComponent(channel), { cache: 'no-store' })
-    .then(function (r) { return r.ok ? r.json() : null; })
+  const named = channel !== null
+    ? Promise.resolve(channel)
+    : fetch('/vods/' + encodeURIComponent(parts[1] || ''), { cache: 'no-store' })
+      .then(function (r) { return r.ok ? r.json() : null; })
+      .then(function (v) { return v ? v.channel : null; });
+  named
+    .then(function (name) {
+      if (!name) return null;
+      channel = name;
+      return fetch('/channels/' + encodeURIComponent(channel), { cache: 'no-store' });
+    })
+    .then(function (r) { return r && r.ok ? r.json() : null; })
     .then(async function (c) {
       if (!c || !c.auth_url) { ready(); return; }
       authUrl = c.auth_url;

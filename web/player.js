@@ -361,21 +361,31 @@
     badge.className = 'badge offline';
     fetch('/vods/' + encodeURIComponent(id), { cache: 'no-store' })
       .then(function (r) { return r.ok ? r.json() : null; })
-      .then(function (v) {
+      .then(async function (v) {
         if (!v) { show(false, 'No such recording.'); return; }
         titleEl.textContent = v.title || v.channel;
         document.title = (v.title || v.channel) + ' · StreamStage';
         video.muted = true;
+        // A members-only broadcast's replay is for members too.
+        let src = v.playlist_url;
+        if (v.members_only) {
+          const token = window.stageMembers ? await window.stageMembers.playbackToken() : null;
+          if (!token) {
+            if (window.stageMembers) window.stageMembers.showGate(true);
+            return;
+          }
+          src += '?token=' + encodeURIComponent(token);
+        }
         if (window.Hls && window.Hls.isSupported()) {
           hls = new window.Hls({ xhrSetup: xhrSetup });
           hls.on(window.Hls.Events.ERROR, function (_e, data) {
             state.errors.push(data.type + ':' + data.details + (data.fatal ? ':fatal' : ''));
             if (data.fatal && data.type === window.Hls.ErrorTypes.MEDIA_ERROR) hls.recoverMediaError();
           });
-          hls.loadSource(v.playlist_url);
+          hls.loadSource(src);
           hls.attachMedia(video);
         } else {
-          video.src = v.playlist_url;
+          video.src = src;
         }
         const p = video.play();
         if (p && p.catch) p.catch(function () {});

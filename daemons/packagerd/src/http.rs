@@ -745,11 +745,14 @@ async fn published_vod(s: &AppState, id: &str) -> Result<stage_core::db::Vod, Re
 /// `GET /vods/{id}`.
 async fn vod(State(s): State<AppState>, Path(id): Path<String>) -> Response {
     match published_vod(&s, &id).await {
-        Ok(v) => (
-            [(header::CACHE_CONTROL, "public, max-age=5")],
-            Json(v.public_json()),
-        )
-            .into_response(),
+        Ok(v) => {
+            let mut j = v.public_json();
+            j["members_only"] = match s.db.stream(v.stream_id).await {
+                Ok(st) => st.is_some_and(|st| st.members_only).into(),
+                Err(_) => return db_unavailable(),
+            };
+            ([(header::CACHE_CONTROL, "public, max-age=5")], Json(j)).into_response()
+        }
         Err(r) => r,
     }
 }

@@ -60,7 +60,7 @@ async fn members_only_needs_a_token_and_a_subscriber_watches_and_tips() {
         seconds: Some(60),
         ..Clip::small()
     };
-    let _p = Publisher::start_copy(&clip, &stack.rtmp_url(&key), stack.dir.path());
+    let mut publisher = Publisher::start_copy(&clip, &stack.rtmp_url(&key), stack.dir.path());
     stack.wait_live("club", Duration::from_secs(30)).await;
 
     // Tokens made with the install's key, as billingd makes them.
@@ -195,6 +195,46 @@ async fn members_only_needs_a_token_and_a_subscriber_watches_and_tips() {
         &mut b,
         "the tip in chat",
         "Array.from(document.querySelectorAll('#messages li.msg.tip')).some(li => li.querySelector('.amount').textContent === '2.50 USD' && li.querySelector('.body').textContent === '<i>great</i> show' && !li.querySelector('i'))",
+        30,
+    )
+    .await;
+
+    // The broadcast ends: its replay is members-only too, and plays for the
+    // member on the replay page.
+    publisher.stop_cleanly();
+    stack
+        .wait_until("the VOD listed", Duration::from_secs(30), || async {
+            let list = stack
+                .get_json("/vods?channel=club")
+                .await
+                .unwrap_or_default();
+            list["vods"].as_array().is_some_and(|v| !v.is_empty())
+        })
+        .await;
+    let list = stack.get_json("/vods?channel=club").await.unwrap();
+    let vod_id = list["vods"][0]["id"].as_i64().unwrap();
+    let vod = stack.get_json(&format!("/vods/{vod_id}")).await.unwrap();
+    assert_eq!(vod["members_only"], true, "{vod}");
+    let vod_pl = stack.url(&format!("/vods/{vod_id}/index.m3u8"));
+    assert_eq!(
+        get(&vod_pl).await.0,
+        403,
+        "a members-only VOD without a token"
+    );
+    let fresh = token("club", now_s() + 600);
+    let (s, cache, multi) = get(&format!("{vod_pl}?token={fresh}")).await;
+    assert_eq!((s, cache.as_str()), (200, "private, no-cache"), "{multi}");
+    assert!(
+        first_uri(&multi).ends_with(&format!("?token={fresh}")),
+        "{multi}"
+    );
+    b.eval(&format!("location.href = '/vod/{vod_id}'"))
+        .await
+        .unwrap();
+    until(
+        &mut b,
+        "the member plays the replay",
+        "location.pathname.startsWith('/vod/') && window.stagePlayer && window.stagePlayer.vod && document.getElementById('video').currentTime > 1",
         30,
     )
     .await;
