@@ -554,6 +554,13 @@ pub struct BillingConfig {
     pub stripe: StripeConfig,
 }
 
+impl BillingConfig {
+    /// How long a lapsed membership still counts, in ms (`grace`).
+    pub fn grace_ms(&self) -> i64 {
+        self.grace.0.as_millis() as i64
+    }
+}
+
 /// Stripe's API (with `billing.provider = "stripe"`).
 #[derive(Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]

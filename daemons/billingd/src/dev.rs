@@ -248,12 +248,14 @@ async fn portal_membership(
 }
 
 /// The dev portal's URL for the holder of a login token.
-pub fn portal_link(ctx: &Ctx, claims: Claims, channel: String) -> String {
+pub fn portal_link(ctx: &Ctx, user: &stage_core::accounts::User, channel: String) -> String {
     let link = ctx.signer.sign(&Claims {
         kind: "portal".into(),
+        sub: user.id,
+        name: user.username.clone(),
+        role: user.role.clone(),
         exp: now_s() + 900,
         channel,
-        ..claims
     });
     format!("{}/billing/dev/portal/{link}", ctx.cfg.billing_public_url())
 }

@@ -54,6 +54,17 @@ pub(crate) fn error(status: StatusCode, code: &str, message: &str) -> Response {
         .into_response()
 }
 
+/// 422 naming the field that is wrong.
+pub(crate) fn invalid(field: &str, message: &str) -> Response {
+    (
+        StatusCode::UNPROCESSABLE_ENTITY,
+        axum::Json(serde_json::json!({
+            "code": "invalid", "field": field, "message": format!("{field} {message}"),
+        })),
+    )
+        .into_response()
+}
+
 pub(crate) fn internal(e: impl std::fmt::Display) -> Response {
     tracing::error!(cause = %e, "billingd: request failed");
     error(
@@ -77,11 +88,6 @@ fn too_many(retry_ms: i64) -> Response {
 }
 
 impl Ctx {
-    /// How long a lapsed membership still counts (`billing.grace`).
-    fn grace_ms(&self) -> i64 {
-        self.cfg.billing.grace.0.as_millis() as i64
-    }
-
     fn token_for(&self, u: &User) -> (String, i64) {
         let exp = stage_core::tokens::now_s() + self.cfg.auth.login_ttl.0.as_secs() as i64;
         let t = self.signer.sign(&Claims {
@@ -165,13 +171,7 @@ async fn register(
         .and_then(|_| accounts::validate_email(&req.email))
         .and_then(|_| accounts::validate_password(&req.password));
     if let Err(DbError::Invalid { field, message }) = &checks {
-        return (
-            StatusCode::UNPROCESSABLE_ENTITY,
-            axum::Json(serde_json::json!({
-                "code": "invalid", "field": field, "message": format!("{field} {message}"),
-            })),
-        )
-            .into_response();
+        return invalid(field, message);
     }
     {
         let Ok(mut l) = ctx.registrations.lock() else {

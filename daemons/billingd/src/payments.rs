@@ -2,7 +2,7 @@
 //! client), the webhook that applies the provider's events exactly once,
 //! playback tokens for members-only streams, and tips posted into chat.
 
-use crate::{Ctx, error, internal};
+use crate::{Ctx, error, internal, invalid};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -175,7 +175,7 @@ pub async fn subscribe(
         Err(e) => return internal(e),
     };
     match ctx.db.membership(user.id, ch.id).await {
-        Ok(Some(m)) if m.active(now_ms(), ctx.grace_ms()) => {
+        Ok(Some(m)) if m.active(now_ms(), ctx.cfg.billing.grace_ms()) => {
             return error(
                 StatusCode::CONFLICT,
                 "already_member",
@@ -282,16 +282,6 @@ pub async fn tip(
     start_checkout(&ctx, c, None, &ch.name).await
 }
 
-fn invalid(field: &str, message: &str) -> Response {
-    (
-        StatusCode::UNPROCESSABLE_ENTITY,
-        Json(serde_json::json!({
-            "code": "invalid", "field": field, "message": format!("{field} {message}"),
-        })),
-    )
-        .into_response()
-}
-
 /// `GET /channels/{channel}/tiers`: what the channel sells (public).
 pub async fn tiers(State(ctx): Shared, Path(name): Path<String>) -> Response {
     let ch = match channel(&ctx, &name).await {
@@ -340,7 +330,7 @@ pub async fn playback_token(
     };
     let role = match ctx
         .db
-        .channel_role(&user, ch.id, ch.owner_id, ctx.grace_ms())
+        .channel_role(&user, ch.id, ch.owner_id, ctx.cfg.billing.grace_ms())
         .await
     {
         Ok(r) => r,
@@ -383,7 +373,7 @@ pub async fn membership(
         Ok(m) => {
             let active = m
                 .as_ref()
-                .is_some_and(|m| m.active(now_ms(), ctx.grace_ms()));
+                .is_some_and(|m| m.active(now_ms(), ctx.cfg.billing.grace_ms()));
             Json(serde_json::json!({
                 "active": active,
                 "status": m.as_ref().map(|m| m.status.clone()),
@@ -483,10 +473,9 @@ pub struct PortalReq {
 /// `POST /billing/portal`: where the viewer manages a membership: Stripe's
 /// customer portal, or the dev provider's page.
 pub async fn portal(State(ctx): Shared, headers: HeaderMap, body: Bytes) -> Response {
-    let token = stage_core::http::bearer(&headers).unwrap_or("");
-    let claims = match ctx.signer.verify(token, "login", now_s()) {
-        Ok(c) => c,
-        Err(e) => return error(StatusCode::UNAUTHORIZED, "bad_token", &e.to_string()),
+    let user = match viewer(&ctx, &headers).await {
+        Ok(u) => u,
+        Err(r) => return r,
     };
     let Ok(req) = serde_json::from_slice::<PortalReq>(&body) else {
         return error(
@@ -496,14 +485,14 @@ pub async fn portal(State(ctx): Shared, headers: HeaderMap, body: Bytes) -> Resp
         );
     };
     let Some(stripe) = &ctx.stripe else {
-        let url = crate::dev::portal_link(&ctx, claims, req.channel);
+        let url = crate::dev::portal_link(&ctx, &user, req.channel);
         return Json(serde_json::json!({"url": url})).into_response();
     };
     let ch = match channel(&ctx, &req.channel).await {
         Ok(c) => c,
         Err(r) => return r,
     };
-    let customer = match ctx.db.membership(claims.sub, ch.id).await {
+    let customer = match ctx.db.membership(user.id, ch.id).await {
         Ok(Some(m)) if !m.provider_customer.is_empty() => m.provider_customer,
         Ok(_) => {
             return error(
@@ -515,7 +504,7 @@ pub async fn portal(State(ctx): Shared, headers: HeaderMap, body: Bytes) -> Resp
         Err(e) => return internal(e),
     };
     let back = format!("{}/watch/{}", ctx.cfg.public_http_base(), ch.name);
-    let local = format!("{}-{}", claims.sub, now_ms());
+    let local = format!("{}-{}", user.id, now_ms());
     match stripe.portal(&customer, &back, &local).await {
         Ok(url) => Json(serde_json::json!({"url": url})).into_response(),
         Err(e) => {

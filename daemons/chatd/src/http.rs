@@ -85,7 +85,12 @@ async fn identify(
     }
     let role = ctx
         .db
-        .channel_role(&user, room.channel_id, room.owner_id, ctx.grace_ms())
+        .channel_role(
+            &user,
+            room.channel_id,
+            room.owner_id,
+            ctx.cfg.billing.grace_ms(),
+        )
         .await
         .map_err(internal)?;
     Ok(Speaker {

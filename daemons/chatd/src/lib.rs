@@ -47,11 +47,6 @@ pub struct Ctx {
 }
 
 impl Ctx {
-    /// How long a lapsed membership still counts (`billing.grace`).
-    pub fn grace_ms(&self) -> i64 {
-        self.cfg.billing.grace.0.as_millis() as i64
-    }
-
     /// Sends an event to the other nodes (no-op without Redis).
     pub fn publish(&self, channel: &str, ev: &Event) {
         if let Some(tx) = &self.bridge {

@@ -310,7 +310,7 @@ async fn ban(
     let u = target(ctx, user).await?;
     let role = ctx
         .db
-        .channel_role(&u, me.channel_id, me.owner_id, ctx.grace_ms())
+        .channel_role(&u, me.channel_id, me.owner_id, ctx.cfg.billing.grace_ms())
         .await
         .map_err(internal)?;
     if role.moderates() {
