@@ -73,9 +73,11 @@ class StreamStage:
     """ingestd + packagerd on free loopback ports with a config in `work`,
     `channels` created first. Use as a context manager."""
 
-    def __init__(self, work, channels, packagerd_extra=""):
+    def __init__(self, work, channels, packagerd_extra="",
+                 daemons=("ingestd", "packagerd")):
         p = free_ports(9)
         self.rtmp, self.http, self.admin = p[0], p[3], p[4]
+        self.admins = {"ingestd": p[1], "packagerd": p[4], "chatd": p[6], "billingd": p[8]}
         self.cfg = os.path.join(work, "ss.toml")
         with open(self.cfg, "w") as f:
             f.write(f'''data_dir = "{work}/ss-data"
@@ -102,11 +104,12 @@ admin_listen = "127.0.0.1:{p[8]}"
             check=True, capture_output=True, text=True).stdout)["stream_key"] for c in channels]
         env = dict(os.environ, STAGE_CONFIG=self.cfg)
         log = lambda name: open(os.path.join(work, f"{name}.log"), "w")  # noqa: E731
-        self.ingestd = subprocess.Popen([os.path.join(BIN, "ingestd")], env=env, stderr=log("ingestd"))
-        self.packagerd = subprocess.Popen([os.path.join(BIN, "packagerd")], env=env, stderr=log("packagerd"))
+        self.procs = {d: subprocess.Popen([os.path.join(BIN, d)], env=env, stderr=log(d)) for d in daemons}
+        self.ingestd = self.procs.get("ingestd")
+        self.packagerd = self.procs.get("packagerd")
         try:
-            wait_port(self.rtmp)
-            wait_port(self.http)
+            for d in daemons:
+                wait_port(self.admins[d])
         except Exception:
             self.close()
             raise
@@ -115,7 +118,7 @@ admin_listen = "127.0.0.1:{p[8]}"
         return f"rtmp://127.0.0.1:{self.rtmp}/live/{key}"
 
     def close(self):
-        stop([self.ingestd, self.packagerd])
+        stop(list(self.procs.values()))
 
     def __enter__(self):
         return self

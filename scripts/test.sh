@@ -6,5 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh --tests
-cargo build --release --bins --locked
+# One build of every target: the end-to-end tests run the daemons' binaries,
+# and building them apart from the tests would compile the shared crates
+# twice (dev-dependencies change their features).
+cargo build --release --workspace --all-targets --locked
 cargo nextest run --release --workspace --locked "$@"

@@ -61,6 +61,10 @@
     // the live edge, seconds the playlist lets them rewind, and fragments
     // loaded while rewound.
     rewound: false, behindLive: 0, dvrWindow: 0, dvrLoads: 0,
+    // The last parts buffered and, for each wait after the start and each
+    // buffer error, where the playhead was and what was buffered: what a
+    // stall report needs.
+    recent: [], stalls: [],
   });
   let hls = null;
   // The hls.js instance, for debugging (not enumerable: state is serialized).
@@ -266,6 +270,17 @@
         if (state.rewound) state.dvrLoads += 1;
         abrGuard(data);
       });
+      hls.on(window.Hls.Events.FRAG_BUFFERED, function (_e, data) {
+        const f = data.part || data.frag;
+        const l = f.stats.loading;
+        state.recent.push({
+          t: Date.now(), sn: data.frag.sn, part: data.part ? data.part.index : null,
+          start: +f.start.toFixed(3), dur: +f.duration.toFixed(3),
+          waitMs: Math.round(l.first - l.start), loadMs: Math.round(l.end - l.first),
+          bufferedMs: Math.round(Date.now() - l.end),
+        });
+        if (state.recent.length > 12) state.recent.shift();
+      });
       hls.on(window.Hls.Events.LEVEL_SWITCHED, function (_e, data) {
         const l = hls.levels[data.level];
         state.switches.push([Date.now(), data.level, l ? l.height : null]);
@@ -273,6 +288,7 @@
       });
       hls.on(window.Hls.Events.ERROR, function (_e, data) {
         state.errors.push(data.type + ':' + data.details + (data.fatal ? ':fatal' : ''));
+        if (data.type === window.Hls.ErrorTypes.MEDIA_ERROR) noteStall(data.details);
         if (!data.fatal) return;
         if (data.type === window.Hls.ErrorTypes.MEDIA_ERROR) {
           hls.recoverMediaError();
@@ -306,9 +322,29 @@
     }
   });
   video.addEventListener('playing', function () { state.playing = true; waitOver(); });
+  function ranges(r) {
+    const out = [];
+    for (let i = 0; r && i < r.length; i++) out.push([+r.start(i).toFixed(3), +r.end(i).toFixed(3)]);
+    return out;
+  }
+  function noteStall(why) {
+    const s = { t: Date.now(), why: why, at: +video.currentTime.toFixed(3), buffered: ranges(video.buffered) };
+    // hls.js's SourceBuffers, [type, buffer] pairs (internal; skipped when
+    // another version lays them out differently).
+    const bufs = hls && hls.bufferController && hls.bufferController.sourceBuffers;
+    if (Array.isArray(bufs)) {
+      bufs.forEach(function (pair) {
+        try { if (pair && pair[0] && pair[1]) s[pair[0]] = ranges(pair[1].buffered); } catch (e) { /* removed */ }
+      });
+    }
+    s.recent = state.recent.slice();
+    state.stalls.push(s);
+    if (state.stalls.length > 20) state.stalls.shift();
+  }
   video.addEventListener('waiting', function () {
     if (!state.playing) return;
     state.waitingAfterStart += 1;
+    noteStall('waiting');
     if (state.waitingSince === null) state.waitingSince = Date.now();
   });
 

@@ -91,6 +91,14 @@ pub async fn create(db: &Db, name: &str, members_only: bool) -> anyhow::Result<(
     Ok((ch, key))
 }
 
+/// Gives a channel a fresh key, returning (channel, key); the old key stops
+/// working at once.
+pub async fn rotate(db: &Db, name: &str) -> anyhow::Result<(Channel, String)> {
+    let key = keys::generate();
+    let c = db.set_key_hash(name, &keys::hash(&key)).await?;
+    Ok((c, key))
+}
+
 pub async fn run_channel(cfg: &Config, out: &Output, cmd: ChannelCmd) -> anyhow::Result<ExitCode> {
     let db = Db::open(cfg).await?;
     match cmd {
@@ -247,8 +255,7 @@ pub async fn run_key(cfg: &Config, out: &Output, cmd: KeyCmd) -> anyhow::Result<
     let db = Db::open(cfg).await?;
     match cmd {
         KeyCmd::Rotate { name, kick } => {
-            let key = keys::generate();
-            let c = db.set_key_hash(&name, &keys::hash(&key)).await?;
+            let (c, key) = rotate(&db, &name).await?;
             let mut kicked = None;
             if kick {
                 let client = AdminClient::new(cfg)?;

@@ -43,6 +43,29 @@ impl AdminClient {
         Ok(AdminClient { http, token })
     }
 
+    /// A client without the token (for /healthz), which creates nothing in
+    /// the data dir.
+    pub fn anonymous() -> anyhow::Result<AdminClient> {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(3))
+            .no_proxy()
+            .build()?;
+        Ok(AdminClient {
+            http,
+            token: String::new(),
+        })
+    }
+
+    /// GET a JSON document from a public URL.
+    pub async fn get_url(&self, url: &str) -> anyhow::Result<serde_json::Value> {
+        let res = self.http.get(url).send().await?;
+        let status = res.status();
+        if !status.is_success() {
+            anyhow::bail!("{url}: HTTP {status}");
+        }
+        Ok(res.json().await?)
+    }
+
     /// GET a JSON document from an admin listener.
     pub async fn get(&self, addr: SocketAddr, path: &str) -> anyhow::Result<serde_json::Value> {
         let url = format!("http://{}{path}", connectable(addr));

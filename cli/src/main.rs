@@ -4,13 +4,15 @@ mod billing;
 mod channel;
 mod chat;
 mod client;
+mod dash;
 mod export;
+mod ops;
 mod output;
 mod status;
 mod up;
 mod vod;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use stage_core::args::CommonArgs;
 
 /// Run and operate StreamStage.
@@ -36,8 +38,25 @@ enum Cmd {
     /// Stream keys.
     #[command(subcommand)]
     Key(channel::KeyCmd),
-    /// Daemon health and live streams.
+    /// Daemon health and live streams (exit 1 when a daemon is down).
     Status,
+    /// The live dashboard: streams, chat moderation, channels and VODs.
+    Dash(dash::DashArgs),
+    /// Check a config file.
+    #[command(subcommand)]
+    Config(ops::ConfigCmd),
+    /// Check this machine: ports, FFmpeg libraries, database, disk, clock.
+    Doctor,
+    /// Show daemon logs (journald under systemd, else the data dir's logs).
+    Logs(ops::LogsArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions { shell: clap_complete::Shell },
+    /// Write man pages.
+    Man {
+        /// Directory to write them to.
+        #[arg(long, default_value = "man")]
+        out: std::path::PathBuf,
+    },
     /// Recorded broadcasts (VODs).
     #[command(subcommand)]
     Vod(vod::VodCmd),
@@ -59,6 +78,19 @@ enum Cmd {
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    let out = output::Output { json: cli.json };
+    // These need no (valid) config.
+    match cli.cmd {
+        Cmd::Config(c) => return ops::config(cli.common.config.as_deref(), &out, c),
+        Cmd::Completions { shell } => return ops::completions(Cli::command(), shell),
+        Cmd::Man { out: dir } => {
+            return ops::man(Cli::command(), &dir).unwrap_or_else(|e| {
+                eprintln!("stagectl: {e:#}");
+                std::process::ExitCode::FAILURE
+            });
+        }
+        _ => {}
+    }
     let cfg = match cli.common.load() {
         Ok(c) => c,
         Err(e) => {
@@ -66,12 +98,15 @@ async fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
-    let out = output::Output { json: cli.json };
     let res = match cli.cmd {
         Cmd::Up(args) => up::run(cfg, cli.common.config.clone(), args).await,
         Cmd::Channel(c) => channel::run_channel(&cfg, &out, c).await,
         Cmd::Key(c) => channel::run_key(&cfg, &out, c).await,
         Cmd::Status => status::run(&cfg, &out).await,
+        Cmd::Dash(args) => dash::run(&cfg, args).await,
+        Cmd::Doctor => ops::doctor(&cfg, cli.common.config.as_deref(), &out).await,
+        Cmd::Logs(args) => ops::logs(&cfg, args),
+        Cmd::Config(_) | Cmd::Completions { .. } | Cmd::Man { .. } => unreachable!(),
         Cmd::Vod(c) => vod::run(&cfg, &out, c).await,
         Cmd::Chat(c) => chat::run_chat(&cfg, &out, c).await,
         Cmd::Poll(c) => chat::run_poll(&cfg, &out, c).await,

@@ -1,6 +1,6 @@
 //! `stagectl status`: which daemons answer, and what is live.
 
-use crate::client::{AdminClient, daemons};
+use crate::client::{AdminClient, connectable, daemons};
 use crate::output::{Output, table};
 use stage_core::Config;
 use std::process::ExitCode;
@@ -10,18 +10,22 @@ pub async fn run(cfg: &Config, out: &Output) -> anyhow::Result<ExitCode> {
     let mut rows = Vec::new();
     let mut json = serde_json::Map::new();
     let mut all_up = true;
-    for (name, addr) in daemons(cfg) {
-        let status = client.get(addr, "/status").await;
+    // All daemons at once, each with the dashboard's short timeout: a hung
+    // daemon is reported down in under a second.
+    let answers = crate::dash::poll(cfg, &client).await;
+    for ((name, addr), (_, status)) in daemons(cfg).into_iter().zip(answers) {
         let up = status.is_ok();
         all_up &= up;
         rows.push(vec![
             name.to_string(),
             if up { "up".into() } else { "down".into() },
-            addr.to_string(),
+            connectable(addr).to_string(),
+            status.as_ref().err().cloned().unwrap_or_default(),
         ]);
         json.insert(
             name.into(),
-            serde_json::json!({"up": up, "admin": addr.to_string(), "status": status.ok()}),
+            serde_json::json!({"up": up, "admin": addr.to_string(),
+                "error": status.as_ref().err(), "status": status.ok()}),
         );
     }
     let ingest = json
@@ -29,7 +33,7 @@ pub async fn run(cfg: &Config, out: &Output) -> anyhow::Result<ExitCode> {
         .and_then(|d| d["status"]["streams"].as_array().cloned())
         .unwrap_or_default();
     out.emit(&json, || {
-        let mut s = table(&["DAEMON", "STATE", "ADMIN"], rows);
+        let mut s = table(&["DAEMON", "STATE", "ADMIN", "PROBLEM"], rows);
         if ingest.is_empty() {
             s.push_str("\nNo live streams.\n");
         } else {
@@ -40,7 +44,11 @@ pub async fn run(cfg: &Config, out: &Output) -> anyhow::Result<ExitCode> {
                         l["channel"].as_str().unwrap_or("").to_string(),
                         l["stream_id"].to_string(),
                         l["state"].as_str().unwrap_or("").to_string(),
-                        l["uptime_s"].to_string(),
+                        crate::dash::ui::uptime(l["uptime_s"].as_u64().unwrap_or(0)),
+                        l["bitrate_bps"]
+                            .as_u64()
+                            .map_or("-".into(), |b| (b / 1000).to_string()),
+                        l["fps"].as_f64().map_or("-".into(), |f| format!("{f:.0}")),
                         l["publisher"].as_str().unwrap_or("-").to_string(),
                         if l["packager_connected"].as_bool() == Some(true) {
                             "yes".into()
@@ -56,7 +64,9 @@ pub async fn run(cfg: &Config, out: &Output) -> anyhow::Result<ExitCode> {
                     "CHANNEL",
                     "STREAM",
                     "STATE",
-                    "UPTIME S",
+                    "UPTIME",
+                    "KB/S",
+                    "FPS",
                     "PUBLISHER",
                     "PACKAGER",
                 ],

@@ -141,7 +141,7 @@ fn print_banner(cfg: &Config, demo_key: Option<&str>, logs: &Path, problem: Opti
          Test without OBS   ffmpeg -re -f lavfi -i testsrc2=size=1280x720:rate=30 -f lavfi -i sine=sample_rate=48000 \\\n\
          \x20                   -c:v libx264 -preset veryfast -pix_fmt yuv420p -g 60 -c:a aac -f flv {rtmp}/STREAM_KEY\n\
          Logs               {logs}/\n\
-         Status             stagectl status   (Ctrl-C here stops everything)",
+         Dashboard          stagectl dash     (or `stagectl status`; Ctrl-C here stops everything)",
         rtmp = cfg.rtmp_url(),
         player = player_url(cfg, DEMO),
         logs = logs.display(),

@@ -80,6 +80,15 @@ async fn vod(db: &Db, id: i64) -> anyhow::Result<Vod> {
         .ok_or_else(|| stage_core::db::DbError::NotFound(format!("VOD {id}")).into())
 }
 
+/// Deletes a recording's objects and its row; returns how many objects.
+pub async fn delete(cfg: &Config, db: &Db, id: i64) -> anyhow::Result<u64> {
+    let v = vod(db, id).await?;
+    let store = stage_store::open(cfg)?.store;
+    let removed = stage_store::delete_prefix(&*store, &v.prefix).await?;
+    db.delete_vod(id).await?;
+    Ok(removed)
+}
+
 pub async fn run(cfg: &Config, out: &Output, cmd: VodCmd) -> anyhow::Result<ExitCode> {
     let db = Db::open(cfg).await?;
     match cmd {
@@ -248,10 +257,7 @@ pub async fn run(cfg: &Config, out: &Output, cmd: VodCmd) -> anyhow::Result<Exit
             );
         }
         VodCmd::Delete { id } => {
-            let v = vod(&db, id).await?;
-            let store = stage_store::open(cfg)?.store;
-            let removed = stage_store::delete_prefix(&*store, &v.prefix).await?;
-            db.delete_vod(id).await?;
+            let removed = delete(cfg, &db, id).await?;
             out.emit(
                 &serde_json::json!({"deleted": id, "objects": removed}),
                 || format!("VOD {id} deleted ({removed} objects).\n"),

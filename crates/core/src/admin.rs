@@ -38,7 +38,11 @@ pub fn load_or_create_secret(
     }
     std::fs::create_dir_all(data_dir)?;
     let token = make();
-    let tmp = data_dir.join(format!("{name}.{}", std::process::id()));
+    // Unique per call, not only per process: two tasks of one process (a
+    // test running a daemon in-process) may create the same secret at once.
+    static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = data_dir.join(format!("{name}.{}.{call}", std::process::id()));
     {
         use std::io::Write;
         let mut opts = std::fs::OpenOptions::new();

@@ -24,6 +24,80 @@ pub enum ConfigError {
         key: String,
         message: String,
     },
+    /// An `Invalid` whose line in the file is known.
+    #[error("{file}:{line}: key `{key}`: {message}")]
+    At {
+        file: String,
+        line: usize,
+        key: String,
+        message: String,
+    },
+}
+
+impl ConfigError {
+    /// Adds the line of `key` in `text` (found from `span`, a byte range
+    /// the parser reported, or else by looking for the key in its table).
+    fn at(self, text: &str, span: Option<std::ops::Range<usize>>) -> ConfigError {
+        let ConfigError::Invalid { file, key, message } = self else {
+            return self;
+        };
+        let line = span
+            .map(|r| text[..r.start.min(text.len())].matches('\n').count() + 1)
+            .or_else(|| line_of_key(text, &key));
+        match line {
+            Some(line) => ConfigError::At {
+                file,
+                line,
+                key,
+                message,
+            },
+            None => ConfigError::Invalid { file, key, message },
+        }
+    }
+}
+
+/// The 1-based line where dotted `key` (`ingestd.listen`, `ladders.hd.rungs[0].height`)
+/// is set: its last name, inside the table named by the rest.
+fn line_of_key(text: &str, key: &str) -> Option<usize> {
+    // Array indices and map keys do not name a table header line.
+    let names: Vec<&str> = key
+        .split('.')
+        .map(|n| n.split('[').next().unwrap_or(n))
+        .filter(|n| !n.is_empty())
+        .collect();
+    let mut table: Vec<String> = Vec::new();
+    let mut found = None;
+    for (i, raw) in text.lines().enumerate() {
+        let l = raw.trim();
+        if let Some(h) = l.strip_prefix('[') {
+            let name = h.trim_start_matches('[').split(']').next().unwrap_or("");
+            table = name
+                .split('.')
+                .map(|s| s.trim().trim_matches('"').to_string())
+                .collect();
+            // The table itself, when the key names one (`[billing.stripe]`).
+            if table == names {
+                found.get_or_insert(i + 1);
+            }
+            continue;
+        }
+        let Some((k, _)) = l.split_once('=') else {
+            continue;
+        };
+        if l.starts_with('#') {
+            continue;
+        }
+        // Dotted keys (`stripe.secret_key = …`) count too.
+        let path: Vec<&str> = table
+            .iter()
+            .map(String::as_str)
+            .chain(k.split('.').map(|s| s.trim().trim_matches('"')))
+            .collect();
+        if path == names {
+            return Some(i + 1);
+        }
+    }
+    found
 }
 
 /// A duration written like `2s`, `500ms` or `1h 30m`.
@@ -758,10 +832,13 @@ impl fmt::Display for Config {
 impl Config {
     /// Parses config text; `file` names the source in errors.
     pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
-        let de = toml::Deserializer::parse(text).map_err(|e| ConfigError::Invalid {
-            file: file.into(),
-            key: "(syntax)".into(),
-            message: e.to_string().trim().to_string(),
+        let de = toml::Deserializer::parse(text).map_err(|e| {
+            ConfigError::Invalid {
+                file: file.into(),
+                key: "(syntax)".into(),
+                message: e.message().trim().to_string(),
+            }
+            .at(text, e.span())
         })?;
         let cfg: Config = serde_path_to_error::deserialize(de).map_err(|e| {
             let key = e.path().to_string();
@@ -775,12 +852,13 @@ impl Config {
                 },
                 message: inner.message().trim().to_string(),
             }
+            .at(text, inner.span())
         })?;
         let mut cfg = cfg;
         for (name, ladder) in default_ladders() {
             cfg.ladders.entry(name).or_insert(ladder);
         }
-        cfg.validate(file)?;
+        cfg.validate(file).map_err(|e| e.at(text, None))?;
         Ok(cfg)
     }
 
@@ -1136,8 +1214,41 @@ mod tests {
         let e = Config::parse("[packagerd]\nsegment_duraton = \"2s\"\n", "my.toml")
             .unwrap_err()
             .to_string();
-        assert!(e.starts_with("my.toml: key `packagerd"), "{e}");
+        assert!(e.starts_with("my.toml:2: key `packagerd"), "{e}");
         assert!(e.contains("segment_duraton"), "{e}");
+    }
+
+    #[test]
+    fn errors_name_the_line_of_the_key() {
+        let text = "# comment\n[ingestd]\nlisten = \"0.0.0.0:1935\"\n\n[packagerd]\n\
+                    listen = \"127.0.0.1:8080\"\nsegment_duration = \"soon\"\n";
+        let e = Config::parse(text, "a.toml").unwrap_err().to_string();
+        assert!(
+            e.starts_with("a.toml:7: key `packagerd.segment_duration`"),
+            "{e}"
+        );
+        // Found by value checks after parsing: by looking the key up.
+        let text = "[packagerd]\nlisten = \"127.0.0.1:8080\"\nsegment_duration = \"40s\"\n";
+        let e = Config::parse(text, "b.toml").unwrap_err().to_string();
+        assert!(
+            e.starts_with("b.toml:3: key `packagerd.segment_duration`"),
+            "{e}"
+        );
+        // Syntax.
+        let e = Config::parse("[ingestd]\nlisten = \n", "c.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("c.toml:2: key `(syntax)`"), "{e}");
+    }
+
+    #[test]
+    fn a_key_is_found_in_its_own_table_only() {
+        let text = "listen = 1\n[ingestd]\nlisten = 2\n[packagerd]\nlisten = 3\n[billing.stripe]\napi_base = 4\n";
+        assert_eq!(line_of_key(text, "packagerd.listen"), Some(5));
+        assert_eq!(line_of_key(text, "ingestd.listen"), Some(3));
+        assert_eq!(line_of_key(text, "billing.stripe.api_base"), Some(7));
+        assert_eq!(line_of_key(text, "billing.stripe"), Some(6));
+        assert_eq!(line_of_key(text, "chatd.listen"), None);
     }
 
     #[test]

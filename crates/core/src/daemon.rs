@@ -55,3 +55,32 @@ pub fn main(name: &'static str, about: &'static str, run: fn(Config, Shutdown) -
         }
     }
 }
+
+/// Tells systemd (Type=notify units) the daemon is serving, and keeps its
+/// watchdog fed while this runtime answers. Outside systemd it does nothing.
+pub fn ready() {
+    if std::env::var_os("NOTIFY_SOCKET").is_none() {
+        return;
+    }
+    if let Err(e) = sd_notify::notify(&[sd_notify::NotifyState::Ready]) {
+        tracing::warn!(cause = %e, "could not tell systemd we are ready");
+    }
+    if let Some(every) = sd_notify::watchdog_enabled() {
+        // A runtime too stuck to run this task misses its pings, and systemd
+        // restarts the daemon.
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every / 2);
+            loop {
+                tick.tick().await;
+                let _ = sd_notify::notify(&[sd_notify::NotifyState::Watchdog]);
+            }
+        });
+    }
+}
+
+/// Tells systemd the daemon is stopping.
+pub fn stopping() {
+    if std::env::var_os("NOTIFY_SOCKET").is_some() {
+        let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
+    }
+}

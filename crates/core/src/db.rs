@@ -128,6 +128,8 @@ pub struct Vod {
     pub thumbnail: String,
     pub published: bool,
     pub created_at: i64,
+    /// Its broadcast was members-only: playback needs a member's token.
+    pub members_only: bool,
 }
 
 impl Vod {
@@ -154,6 +156,7 @@ impl Vod {
             "playlist_url": format!("/vods/{}/index.m3u8", self.id),
             "thumbnail_url": (!self.thumbnail.is_empty())
                 .then(|| format!("/vods/{}/thumbnail.jpg", self.id)),
+            "members_only": self.members_only,
         })
     }
 }
@@ -255,7 +258,7 @@ fn stream_from(row: &AnyRow) -> Result<Stream> {
 
 macro_rules! vod_cols {
     () => {
-        "v.id, v.stream_id, v.channel_id, c.name AS channel, v.title, v.started_at, v.duration_ms, v.bytes, v.renditions, v.prefix, v.thumbnail, v.published, v.created_at FROM vods v JOIN channels c ON c.id = v.channel_id"
+        "v.id, v.stream_id, v.channel_id, c.name AS channel, v.title, v.started_at, v.duration_ms, v.bytes, v.renditions, v.prefix, v.thumbnail, v.published, v.created_at, COALESCE(s.members_only, 0) AS members_only FROM vods v JOIN channels c ON c.id = v.channel_id LEFT JOIN streams s ON s.id = v.stream_id"
     };
 }
 
@@ -274,6 +277,7 @@ fn vod_from(row: &AnyRow) -> Result<Vod> {
         thumbnail: row.try_get("thumbnail")?,
         published: row.try_get::<i64, _>("published")? != 0,
         created_at: row.try_get("created_at")?,
+        members_only: row.try_get::<i64, _>("members_only")? != 0,
     })
 }
 
@@ -296,6 +300,27 @@ impl Db {
             cfg.database.busy_timeout.0,
         )
         .await?;
+        // systemd starts the daemons at once: on SQLite (which sqlx does not
+        // lock while migrating, unlike PostgreSQL) one migrates while the
+        // others wait, then find nothing left to do.
+        let _lock = if cfg.database.url.is_empty() {
+            let path = cfg.data_dir.join("migrate.lock");
+            let lock = tokio::task::spawn_blocking(move || {
+                let f = std::fs::File::create(&path)?;
+                f.lock()?;
+                Ok::<_, std::io::Error>(f)
+            })
+            .await
+            .map_err(|e| std::io::Error::other(e.to_string()))
+            .and_then(|r| r)
+            .map_err(|source| DbError::DataDir {
+                path: cfg.data_dir.display().to_string(),
+                source,
+            })?;
+            Some(lock)
+        } else {
+            None
+        };
         db.migrate().await?;
         Ok(db)
     }
@@ -346,6 +371,35 @@ impl Db {
             }
         }
         Ok(())
+    }
+
+    /// (applied, known) migrations, without applying any: for `stagectl doctor`.
+    pub async fn migration_status(&self) -> Result<(usize, usize)> {
+        let known = match self.backend {
+            Backend::Sqlite => sqlx::migrate!("./migrations/sqlite").iter().count(),
+            Backend::Postgres => sqlx::migrate!("./migrations/postgres").iter().count(),
+        };
+        // No table yet: nothing applied.
+        let applied: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations WHERE success = TRUE")
+                .fetch_one(&self.pool)
+                .await
+                .unwrap_or(0);
+        Ok((applied as usize, known))
+    }
+
+    /// The database server's clock (Unix ms); `None` for SQLite, which has
+    /// no clock of its own.
+    pub async fn server_clock_ms(&self) -> Result<Option<i64>> {
+        if self.backend != Backend::Postgres {
+            return Ok(None);
+        }
+        let ms: f64 = sqlx::query_scalar(
+            "SELECT CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS DOUBLE PRECISION)",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(Some(ms as i64))
     }
 
     /// Which engine this is.

@@ -110,7 +110,12 @@ pub fn client_ip(
 
 /// Appends one Prometheus metric family (`# TYPE` line and samples) to `out`;
 /// each sample carries a `channel` label when it has one.
-pub fn metric_family(out: &mut String, name: &str, kind: &str, samples: &[(Option<&str>, u64)]) {
+pub fn metric_family<V: std::fmt::Display>(
+    out: &mut String,
+    name: &str,
+    kind: &str,
+    samples: &[(Option<&str>, V)],
+) {
     use std::fmt::Write;
     let _ = writeln!(out, "# TYPE {name} {kind}");
     for (channel, value) in samples {

@@ -466,21 +466,32 @@ pub fn track_init(init: &[u8], track_id: u32) -> Result<Bytes, MediaError> {
     Ok(Bytes::from(out))
 }
 
-/// The fragments of a media segment (or part) with only track `track_id`:
-/// each `moof` + `mdat` pair rewritten by [`media_segment`] with that track's
-/// `traf` and samples (data shared with `segment`, not copied twice).
-pub fn track_segment(segment: &Bytes, track_id: u32) -> Result<Bytes, MediaError> {
+/// One `moof` + `mdat` pair as [`media_segment`] writes it, read back.
+#[derive(Debug, Clone)]
+pub struct Fragment {
+    /// The `mfhd` sequence number.
+    pub seq: u32,
+    /// Per `traf`: track id, `tfdt` base decode time and the samples (their
+    /// data shared with the segment, not copied).
+    pub runs: Vec<(u32, u64, Vec<Sample>)>,
+}
+
+/// Reads back the fragments of a media segment (or part) written by
+/// [`media_segment`]; other writers' layouts are refused as Unsupported.
+pub fn fragments(segment: &Bytes) -> Result<Vec<Fragment>, MediaError> {
     let b = &segment[..];
-    let mut out = bytes::BytesMut::with_capacity(segment.len());
+    let mut out = Vec::new();
     for (kind, start, body, end) in children(b, 0, b.len())? {
         if &kind != b"moof" {
             continue;
         }
-        let mut seq = 0;
-        let mut run: Option<(u64, Vec<Sample>)> = None;
+        let mut f = Fragment {
+            seq: 0,
+            runs: Vec::new(),
+        };
         for (k, _, tb, te) in children(b, body, end)? {
             if &k == b"mfhd" {
-                seq = be32(b, tb + 4)?;
+                f.seq = be32(b, tb + 4)?;
             }
             if &k != b"traf" {
                 continue;
@@ -533,17 +544,28 @@ pub fn track_segment(segment: &Bytes, track_id: u32) -> Result<Bytes, MediaError
                     _ => {}
                 }
             }
-            if id == Some(track_id) {
-                run = Some((base, samples));
+            if let Some(id) = id {
+                f.runs.push((id, base, samples));
             }
         }
-        if let Some((base, samples)) = run {
+        out.push(f);
+    }
+    Ok(out)
+}
+
+/// The fragments of a media segment (or part) with only track `track_id`:
+/// each `moof` + `mdat` pair rewritten by [`media_segment`] with that track's
+/// `traf` and samples (data shared with `segment`, not copied twice).
+pub fn track_segment(segment: &Bytes, track_id: u32) -> Result<Bytes, MediaError> {
+    let mut out = bytes::BytesMut::with_capacity(segment.len());
+    for f in fragments(segment)? {
+        if let Some((_, base, samples)) = f.runs.iter().find(|r| r.0 == track_id) {
             out.extend_from_slice(&media_segment(
-                seq,
+                f.seq,
                 &[TrackRun {
                     track_id,
-                    base_decode_time: base,
-                    samples: &samples,
+                    base_decode_time: *base,
+                    samples,
                 }],
             ));
         }

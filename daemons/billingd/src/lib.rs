@@ -353,18 +353,24 @@ pub async fn run_on(
     });
     tracing::info!(public = %public.local_addr()?, admin = %admin.local_addr()?,
         provider = %ctx.cfg.billing.provider, "billingd listening");
+    stage_core::daemon::ready();
     let c2 = ctx.clone();
     let api = admin::router(ctx.clone()).route(
         "/status",
         get(move || {
             let c = c2.clone();
             async move {
+                // Tips since midnight UTC, per channel.
+                let now = stage_core::time::now_ms();
+                let tips = c.db.tips_since(now - now.rem_euclid(86_400_000)).await;
                 axum::Json(serde_json::json!({
                     "daemon": "billingd",
                     "version": env!("CARGO_PKG_VERSION"),
                     "uptime_s": c.started.elapsed().as_secs(),
                     "provider": c.cfg.billing.provider,
                     "webhooks": c.metrics.status(),
+                    "tips_today": tips.as_ref().ok(),
+                    "db_error": tips.as_ref().err().map(|e| e.to_string()),
                 }))
             }
         }),
@@ -387,6 +393,7 @@ pub async fn run_on(
     }));
     shutdown.await;
     tracing::info!("billingd shutting down");
+    stage_core::daemon::stopping();
     let _ = tx.send(true);
     let _ = p.await;
     let _ = a.await;

@@ -247,14 +247,33 @@ pub fn admin_router(ctx: Arc<Ctx>, token: String) -> Router {
         .route("/admin/users/{id}/kick", post(kick))
         .route("/admin/streams", post(stream_notice))
         .with_state(ctx.clone());
-    let m = ctx.metrics.clone();
     stage_core::http::admin_router(token, api, move || {
-        let m = m.clone();
-        async move { m.render() }
+        let ctx = ctx.clone();
+        async move {
+            let mut out = ctx.metrics.render();
+            let rooms = room_status(&ctx).await;
+            let per = |field: &str| -> Vec<(Option<&str>, u64)> {
+                rooms
+                    .iter()
+                    .filter_map(|r| Some((r["channel"].as_str(), r[field].as_u64()?)))
+                    .collect()
+            };
+            use stage_core::http::metric_family;
+            metric_family(&mut out, "chat_room_viewers", "gauge", &per("viewers"));
+            metric_family(&mut out, "chat_room_clients", "gauge", &per("clients"));
+            metric_family(
+                &mut out,
+                "chat_room_messages_per_minute",
+                "gauge",
+                &per("messages_per_min"),
+            );
+            out
+        }
     })
 }
 
-async fn status(State(ctx): Shared) -> Response {
+/// Each open room's status (a room that does not answer within 1 s is left out).
+async fn room_status(ctx: &Ctx) -> Vec<serde_json::Value> {
     let mut rooms = Vec::new();
     for r in ctx.all_rooms() {
         let (tx, rx) = oneshot::channel();
@@ -264,6 +283,11 @@ async fn status(State(ctx): Shared) -> Response {
             rooms.push(s);
         }
     }
+    rooms
+}
+
+async fn status(State(ctx): Shared) -> Response {
+    let rooms = room_status(&ctx).await;
     let m = &ctx.metrics;
     use crate::metrics::Metrics as M;
     axum::Json(serde_json::json!({

@@ -182,6 +182,7 @@ pub async fn run_on(
         redis = !ctx.cfg.chat.redis_url.is_empty(),
         "chatd listening"
     );
+    stage_core::daemon::ready();
     let mut r1 = stop_rx.clone();
     let mut r2 = stop_rx.clone();
     // Chat sockets: no Nagle delay, and a fixed 64 KiB send buffer instead
@@ -215,6 +216,7 @@ pub async fn run_on(
     ));
     shutdown.await;
     tracing::info!("chatd shutting down");
+    stage_core::daemon::stopping();
     let _ = stop_tx.send(true);
     // Open WebSockets see `stop` and end with "going away"; rooms stop with
     // the process; the persistence task writes what is queued first.

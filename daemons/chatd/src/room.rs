@@ -164,6 +164,40 @@ struct Room {
     sent_viewers: Option<u64>,
     /// Messages for every client, sent as one frame at the end of a burst.
     pending: Vec<String>,
+    per_minute: PerMinute,
+}
+
+/// Chat messages in the last minute, in one-second buckets.
+struct PerMinute {
+    buckets: [(i64, u32); 60],
+}
+
+impl Default for PerMinute {
+    fn default() -> PerMinute {
+        PerMinute {
+            buckets: [(i64::MIN, 0); 60],
+        }
+    }
+}
+
+impl PerMinute {
+    fn add(&mut self, now_ms: i64) {
+        let sec = now_ms.div_euclid(1000);
+        let b = &mut self.buckets[sec.rem_euclid(60) as usize];
+        if b.0 != sec {
+            *b = (sec, 0);
+        }
+        b.1 += 1;
+    }
+
+    fn count(&self, now_ms: i64) -> u32 {
+        let sec = now_ms.div_euclid(1000);
+        self.buckets
+            .iter()
+            .filter(|(s, _)| sec.saturating_sub(*s) < 60)
+            .map(|(_, n)| n)
+            .sum()
+    }
 }
 
 /// Starts room `me` (whose receiver is `rx`).
@@ -183,6 +217,7 @@ pub fn spawn(ctx: Arc<Ctx>, me: RoomRef, rx: mpsc::Receiver<RoomMsg>, init: Init
         remote_viewers: HashMap::new(),
         sent_viewers: None,
         pending: Vec::new(),
+        per_minute: PerMinute::default(),
     };
     tokio::spawn(room.run(rx));
 }
@@ -254,6 +289,7 @@ impl Room {
                     "channel": self.me.name,
                     "clients": self.clients.len(),
                     "viewers": self.viewer_total(now_ms()),
+                    "messages_per_min": self.per_minute.count(now_ms()),
                     "stream_id": self.stream_id,
                     "slow_ms": self.settings.slow_ms,
                     "members_only": self.settings.members_only,
@@ -475,6 +511,7 @@ impl Room {
                     self.history.pop_front();
                 }
                 crate::metrics::Metrics::inc(&self.ctx.metrics.messages);
+                self.per_minute.add(now_ms());
                 if local {
                     self.ctx.persist.write(ChatWrite::Message(msg.clone()));
                 }
@@ -656,4 +693,20 @@ fn push(c: &Client, frame: Utf8Bytes, limit: usize) -> bool {
         return false;
     }
     true
+}
+
+#[cfg(test)]
+mod per_minute_tests {
+    use super::PerMinute;
+
+    #[test]
+    fn counts_what_came_in_the_last_sixty_seconds() {
+        let mut m = PerMinute::default();
+        for i in 0..90 {
+            m.add(1_000_000 + i * 1000);
+        }
+        assert_eq!(m.count(1_000_000 + 89_500), 60);
+        assert_eq!(m.count(1_000_000 + 120_000), 29);
+        assert_eq!(m.count(1_000_000 + 200_000), 0);
+    }
 }

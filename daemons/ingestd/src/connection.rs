@@ -359,7 +359,11 @@ impl Conn {
                 flv::split_nalus(&data, avc.nalu_length_size)
                     .map_err(|e| Close::Protocol(format!("bad H.264 frame: {e}")))?;
                 let dts = p.timeline.map(Kind::Video, ts);
+                let now = stage_core::time::now_ms();
                 p.grant.stats.video_frames.fetch_add(1, Ordering::Relaxed);
+                if let Ok(mut m) = p.grant.stats.meter.lock() {
+                    m.video(now, dts, data.len(), keyframe);
+                }
                 if keyframe {
                     p.grant.stats.keyframes.fetch_add(1, Ordering::Relaxed);
                 }
@@ -367,7 +371,7 @@ impl Conn {
                     dts_ms: dts,
                     cts_ms: cts,
                     keyframe,
-                    wallclock_ms: stage_core::time::now_ms(),
+                    wallclock_ms: now,
                     data,
                 };
                 self.send(LinkMessage::Video(frame)).await
@@ -399,12 +403,16 @@ impl Conn {
                     return Ok(());
                 }
                 let dts = p.timeline.map(Kind::Audio, ts);
+                let now = stage_core::time::now_ms();
                 p.grant.stats.audio_frames.fetch_add(1, Ordering::Relaxed);
+                if let Ok(mut m) = p.grant.stats.meter.lock() {
+                    m.audio(now, dts, data.len());
+                }
                 let frame = Frame {
                     dts_ms: dts,
                     cts_ms: 0,
                     keyframe: true,
-                    wallclock_ms: stage_core::time::now_ms(),
+                    wallclock_ms: now,
                     data,
                 };
                 self.send(LinkMessage::Audio(frame)).await
@@ -419,7 +427,17 @@ impl Conn {
         };
         match &result {
             Err(Close::Refused(why)) => {
-                tracing::warn!(conn = self.id, peer = %self.peer, reason = %why, "publish refused; connection closed")
+                tracing::warn!(conn = self.id, peer = %self.peer, reason = %why, "publish refused; connection closed");
+                self.shared.hub.note(crate::hub::IngestEvent {
+                    at_ms: stage_core::time::now_ms(),
+                    channel: self
+                        .publishing
+                        .as_ref()
+                        .map(|p| p.channel.clone())
+                        .unwrap_or_default(),
+                    kind: "refused",
+                    detail: format!("{}: {why}", self.peer),
+                });
             }
             Err(Close::Protocol(why)) => {
                 tracing::warn!(conn = self.id, peer = %self.peer, reason = %why, "protocol error; connection closed")

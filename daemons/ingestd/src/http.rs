@@ -23,6 +23,7 @@ async fn status(State(hub): State<HubHandle>) -> Json<serde_json::Value> {
         "daemon": "ingestd",
         "version": env!("CARGO_PKG_VERSION"),
         "streams": hub.status().await,
+        "events": hub.events().await,
     }))
 }
 
@@ -50,23 +51,68 @@ async fn metrics(hub: &HubHandle) -> String {
         "gauge",
         &[(None, streams.len() as u64)],
     );
-    let per = |f: fn(&crate::hub::LiveStatus) -> u64| -> Vec<(Option<&str>, u64)> {
+    fn per<V>(
+        streams: &[crate::hub::LiveStatus],
+        f: fn(&crate::hub::LiveStatus) -> V,
+    ) -> Vec<(Option<&str>, V)> {
         streams
             .iter()
             .map(|s| (Some(s.channel.as_str()), f(s)))
             .collect()
-    };
+    }
     metric_family(
         &mut out,
         "stage_ingest_bytes_total",
         "counter",
-        &per(|s| s.ingest_bytes),
+        &per(&streams, |s| s.ingest_bytes),
+    );
+    metric_family(
+        &mut out,
+        "stage_ingest_bitrate_bps",
+        "gauge",
+        &per(&streams, |s| s.ingest.bitrate_bps),
+    );
+    metric_family(
+        &mut out,
+        "stage_ingest_fps",
+        "gauge",
+        &per(&streams, |s| s.ingest.fps),
+    );
+    metric_family(
+        &mut out,
+        "stage_ingest_keyframe_interval_ms",
+        "gauge",
+        &per(&streams, |s| s.ingest.keyframe_interval_ms.max(0) as u64),
+    );
+    metric_family(
+        &mut out,
+        "stage_ingest_av_warnings_total",
+        "counter",
+        &per(&streams, |s| s.ingest.av_warnings),
+    );
+    metric_family(
+        &mut out,
+        "stage_ingest_frames_dropped_total",
+        "counter",
+        &per(&streams, |s| s.frames_dropped),
+    );
+    metric_family(
+        &mut out,
+        "stage_ingest_publisher_reconnects_total",
+        "counter",
+        &per(&streams, |s| s.publisher_reconnects),
+    );
+    metric_family(
+        &mut out,
+        "stage_ingest_uptime_seconds",
+        "gauge",
+        &per(&streams, |s| s.uptime_s),
     );
     metric_family(
         &mut out,
         "stage_ingest_backlog_bytes",
         "gauge",
-        &per(|s| s.backlog_bytes),
+        &per(&streams, |s| s.backlog_bytes),
     );
     out
 }

@@ -45,7 +45,23 @@ pub struct PublisherStats {
     pub video_frames: AtomicU64,
     pub audio_frames: AtomicU64,
     pub keyframes: AtomicU64,
+    /// Bitrate, frame rate, keyframe interval and A/V warnings.
+    pub meter: std::sync::Mutex<crate::meter::Meter>,
 }
+
+/// Something that happened to a channel's ingest, for the dashboard.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct IngestEvent {
+    pub at_ms: i64,
+    /// Empty when the channel is unknown (a wrong key).
+    pub channel: String,
+    /// `publish`, `reconnect`, `publisher_lost`, `ended`, `refused`.
+    pub kind: &'static str,
+    pub detail: String,
+}
+
+/// How many events /status keeps.
+const EVENTS_KEPT: usize = 100;
 
 /// How a publisher went away.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,6 +95,10 @@ enum Msg {
         channel: String,
         reply: oneshot::Sender<bool>,
     },
+    Note(IngestEvent),
+    Events {
+        reply: oneshot::Sender<Vec<IngestEvent>>,
+    },
     Status {
         reply: oneshot::Sender<Vec<LiveStatus>>,
     },
@@ -104,6 +124,8 @@ pub struct LiveStatus {
     pub frames_dropped: u64,
     pub link_reconnects: u64,
     pub publisher_reconnects: u64,
+    #[serde(flatten)]
+    pub ingest: crate::meter::Reading,
 }
 
 /// Cheap, cloneable handle to the hub.
@@ -189,6 +211,21 @@ impl HubHandle {
         rx.await.unwrap_or_default()
     }
 
+    /// The latest ingest events, newest last.
+    pub async fn events(&self) -> Vec<IngestEvent> {
+        let (reply, rx) = oneshot::channel();
+        if self.tx.send(Msg::Events { reply }).await.is_err() {
+            return Vec::new();
+        }
+        rx.await.unwrap_or_default()
+    }
+
+    /// Records an event seen outside the hub (a refused publisher); drops it
+    /// rather than wait when the hub is busy.
+    pub fn note(&self, event: IngestEvent) {
+        let _ = self.tx.try_send(Msg::Note(event));
+    }
+
     /// Ends every stream and stops the hub.
     pub async fn shutdown(&self) {
         let (reply, rx) = oneshot::channel();
@@ -209,6 +246,7 @@ pub fn spawn(cfg: Config, db: Db) -> HubHandle {
         cfg,
         db,
         live: HashMap::new(),
+        events: std::collections::VecDeque::new(),
         tx: tx.clone(),
         next_gen: 0,
     };
@@ -222,8 +260,26 @@ struct Hub {
     db: Db,
     grace: Duration,
     live: HashMap<i64, Live>,
+    events: std::collections::VecDeque<IngestEvent>,
     tx: mpsc::Sender<Msg>,
     next_gen: u64,
+}
+
+/// Keeps the newest [`EVENTS_KEPT`] events.
+fn record(events: &mut std::collections::VecDeque<IngestEvent>, e: IngestEvent) {
+    if events.len() == EVENTS_KEPT {
+        events.pop_front();
+    }
+    events.push_back(e);
+}
+
+fn event(channel: &str, kind: &'static str, detail: String) -> IngestEvent {
+    IngestEvent {
+        at_ms: stage_core::time::now_ms(),
+        channel: channel.into(),
+        kind,
+        detail,
+    }
 }
 
 impl Hub {
@@ -286,6 +342,10 @@ impl Hub {
                     }
                     let _ = reply.send(id.is_some());
                 }
+                Msg::Note(e) => record(&mut self.events, e),
+                Msg::Events { reply } => {
+                    let _ = reply.send(self.events.iter().cloned().collect());
+                }
                 Msg::Status { reply } => {
                     let _ = reply.send(self.status());
                 }
@@ -331,6 +391,8 @@ impl Hub {
                 )
                 .await;
             tracing::info!(channel = %channel.name, stream = live.stream_id, %peer, "publisher reconnected; stream continues");
+            let detail = format!("from {peer}; stream continues");
+            record(&mut self.events, event(&channel.name, "reconnect", detail));
             return Ok(Grant {
                 stream_id: live.stream_id,
                 forwarder: live.forwarder.clone(),
@@ -371,6 +433,14 @@ impl Hub {
         );
         let stats = Arc::new(PublisherStats::default());
         tracing::info!(channel = %channel.name, stream = stream.id, %peer, "stream live");
+        record(
+            &mut self.events,
+            event(
+                &channel.name,
+                "publish",
+                format!("from {peer}, stream {}", stream.id),
+            ),
+        );
         self.live.insert(
             channel.id,
             Live {
@@ -409,6 +479,11 @@ impl Hub {
                 let generation = live.generation;
                 let stream = live.stream_id;
                 tracing::info!(stream, cause = %reason, grace = ?self.grace, "publisher dropped; holding stream open for reconnect");
+                let name = live.channel.name.clone();
+                record(
+                    &mut self.events,
+                    event(&name, "publisher_lost", reason.clone()),
+                );
                 let _ = self
                     .db
                     .add_event(
@@ -456,6 +531,10 @@ impl Hub {
             )
             .await;
         tracing::info!(channel = %live.channel.name, stream = live.stream_id, reason, "stream ended");
+        record(
+            &mut self.events,
+            event(&live.channel.name, "ended", reason.into()),
+        );
     }
 
     fn status(&self) -> Vec<LiveStatus> {
@@ -484,6 +563,11 @@ impl Hub {
                     frames_dropped: f.frames_dropped.load(Ordering::Relaxed),
                     link_reconnects: f.reconnects.load(Ordering::Relaxed),
                     publisher_reconnects: l.reconnects,
+                    ingest: s
+                        .meter
+                        .lock()
+                        .map(|mut m| m.reading(stage_core::time::now_ms()))
+                        .unwrap_or_default(),
                 }
             })
             .collect();

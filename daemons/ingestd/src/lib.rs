@@ -13,6 +13,7 @@ pub mod connection;
 pub mod forwarder;
 pub mod http;
 pub mod hub;
+pub mod meter;
 pub mod server;
 pub mod timeline;
 
@@ -71,6 +72,7 @@ pub async fn run(
         admin = %admin.local_addr()?,
         "ingestd listening"
     );
+    stage_core::daemon::ready();
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let admin_router = http::router(admin_token, hub.clone());
     let mut stop_admin = stop_rx.clone();
@@ -80,6 +82,7 @@ pub async fn run(
     let server = tokio::spawn(server::run(rtmp, shared, stop_rx));
     shutdown.await;
     tracing::info!("ingestd shutting down");
+    stage_core::daemon::stopping();
     let _ = stop_tx.send(true);
     hub.shutdown().await;
     let _ = server.await;

@@ -34,7 +34,11 @@ fn streams(registry: &Registry, viewers: &Viewers) -> Vec<serde_json::Value> {
                 "part_target": s.part_target,
                 "long_parts": s.long_parts,
                 "keyframeless_cuts": s.forced_cuts,
+                "audio_frames_dropped": s.audio_dropped,
                 "viewers": viewers.count(s.stream_id),
+                "latency_ms": s.latency_ms,
+                "frame_rate": s.frame_rate,
+                "started_at_ms": s.started_at_ms,
                 "peak_viewers": viewers.peak(s.stream_id),
                 "bandwidth": s.bandwidth,
                 "codecs": s.codecs,
@@ -51,6 +55,8 @@ fn streams(registry: &Registry, viewers: &Viewers) -> Vec<serde_json::Value> {
                     "active": t.active.iter().map(|(r, e)| serde_json::json!({"rung": r, "encoder": e})).collect::<Vec<_>>(),
                     "dropped": t.dropped,
                     "error": t.error,
+                    "speed": t.speed,
+                    "lag_ms": t.lag_ms,
                 })),
             })
         })
@@ -90,6 +96,21 @@ fn metrics(registry: &Registry, viewers: &Viewers) -> String {
         .map(|s| (Some(s.channel.as_str()), viewers.count(s.stream_id)))
         .collect();
     metric_family(&mut out, "stage_packager_viewers", "gauge", &v);
+    let lat: Vec<_> = snaps
+        .iter()
+        .filter_map(|s| Some((Some(s.channel.as_str()), s.latency_ms?.max(0))))
+        .collect();
+    metric_family(&mut out, "stage_packager_latency_ms", "gauge", &lat);
+    let rungs: Vec<_> = snaps
+        .iter()
+        .map(|s| (Some(s.channel.as_str()), s.rungs.len() + 1))
+        .collect();
+    metric_family(&mut out, "stage_packager_renditions", "gauge", &rungs);
+    let speed: Vec<_> = snaps
+        .iter()
+        .filter_map(|s| Some((Some(s.channel.as_str()), s.transcode.as_ref()?.speed?)))
+        .collect();
+    metric_family(&mut out, "stage_packager_transcode_speed", "gauge", &speed);
     if let Some(r) = registry.recorder() {
         let st = r.status();
         metric_family(

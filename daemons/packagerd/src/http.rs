@@ -746,11 +746,7 @@ async fn published_vod(s: &AppState, id: &str) -> Result<stage_core::db::Vod, Re
 async fn vod(State(s): State<AppState>, Path(id): Path<String>) -> Response {
     match published_vod(&s, &id).await {
         Ok(v) => {
-            let mut j = v.public_json();
-            j["members_only"] = match s.db.stream(v.stream_id).await {
-                Ok(st) => st.is_some_and(|st| st.members_only).into(),
-                Err(_) => return db_unavailable(),
-            };
+            let j = v.public_json();
             ([(header::CACHE_CONTROL, "public, max-age=5")], Json(j)).into_response()
         }
         Err(r) => r,
@@ -764,11 +760,7 @@ async fn vod_object(s: &AppState, id: &str, path: &str, query: Option<&str>) -> 
         Ok(v) => v,
         Err(r) => return r,
     };
-    let members_only = match s.db.stream(v.stream_id).await {
-        Ok(st) => st.is_some_and(|st| st.members_only),
-        Err(_) => return db_unavailable(),
-    };
-    let token = match gate(s, members_only, &v.channel, query) {
+    let token = match gate(s, v.members_only, &v.channel, query) {
         Ok(t) => t,
         Err(r) => return r.into_response(),
     };

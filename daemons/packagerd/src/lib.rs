@@ -123,6 +123,7 @@ pub async fn run(
         media = %l.media.local_addr()?,
         "packagerd listening"
     );
+    stage_core::daemon::ready();
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let viewers = viewers::Viewers::new();
     let state = http::AppState {
@@ -167,6 +168,7 @@ pub async fn run(
     let counting = tokio::spawn(viewers.run(db, stop_rx));
     shutdown.await;
     tracing::info!("packagerd shutting down");
+    stage_core::daemon::stopping();
     let _ = stop_tx.send(true);
     let _ = link.await;
     let _ = public.await;

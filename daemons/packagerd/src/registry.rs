@@ -56,6 +56,8 @@ pub struct Snapshot {
     pub resolution: Option<(u32, u32)>,
     pub long_parts: u64,
     pub forced_cuts: u64,
+    /// AAC frames dropped because they overlapped audio already placed.
+    pub audio_dropped: u64,
     /// The ABR renditions made from this stream, by name (each a snapshot
     /// of its own segmenter; their `rungs` are empty).
     pub rungs: BTreeMap<String, Arc<Snapshot>>,
@@ -64,6 +66,10 @@ pub struct Snapshot {
     /// The playlist window's segments as DASH describes them.
     pub dash: Vec<crate::segmenter::DashSegment>,
     pub frame_rate: Option<f64>,
+    /// How old the newest part's first frame (by its arrival at ingestd)
+    /// was when the part was ready here (ms): the part's duration plus the
+    /// packager's own delay, the least a LL-HLS player can be behind.
+    pub latency_ms: Option<i64>,
     /// The DASH manifest of every rendition (top-level snapshot only).
     pub mpd: Option<Bytes>,
     /// The DVR window's segments (gone from memory) → their recording
@@ -80,6 +86,11 @@ pub struct TranscodeStatus {
     /// Rungs dropped because transcoding fell behind real time.
     pub dropped: Vec<String>,
     pub error: Option<String>,
+    /// Seconds of video transcoded per second spent transcoding, over the
+    /// last ~2 s of media: below 1.0 the ladder cannot keep up.
+    pub speed: Option<f64>,
+    /// How long the newest video frame waited for the transcoder (ms).
+    pub lag_ms: i64,
 }
 
 impl Snapshot {
@@ -325,6 +336,14 @@ fn snapshot(
     if let Some(ll) = playlist.low_latency.as_mut() {
         ll.rendition_reports = reports;
     }
+    // The newest part starts at its segment's date plus the parts before it.
+    let latency_ms = playlist.low_latency.as_ref().and_then(|ll| {
+        let start = ll.open_program_date_time_ms?;
+        let (_, before) = ll.open_parts.split_last()?;
+        let before: f64 = before.iter().map(|p| p.duration).sum();
+        (done.last_part_ms > 0)
+            .then(|| done.last_part_ms - start - (before * 1000.0).round() as i64)
+    });
     let mut files = BTreeMap::new();
     for (id, bytes) in seg.inits() {
         files.insert(
@@ -396,8 +415,10 @@ fn snapshot(
         resolution: variant.as_ref().and_then(|v| v.resolution),
         long_parts: seg.long_parts,
         forced_cuts: seg.forced_cuts,
+        audio_dropped: seg.audio_dropped,
         dash: seg.dash_segments(),
         frame_rate: variant.as_ref().and_then(|v| v.frame_rate),
+        latency_ms,
         mpd: None,
         dvr: seg.dvr_objects(),
     }
@@ -582,6 +603,9 @@ fn transcode_thread(
         crate::transcode::SwitchPoints::new(target_ms, part_ms as f64, every_ms),
     );
     let mut last_drop: Option<std::time::Instant> = None;
+    // Transcode speed: media time in over time spent in `push`.
+    let mut busy = Duration::ZERO;
+    let mut media_from: Option<i64> = None;
     let report = |t: &Transcoder, f: &dyn Fn(&mut TranscodeStatus)| {
         if let Ok(mut s) = status.lock() {
             s.active = t
@@ -615,7 +639,26 @@ fn transcode_thread(
             }
         }
         let configured = matches!(msg, LinkMessage::VideoConfig(_));
-        match t.push(&msg) {
+        let started = std::time::Instant::now();
+        let pushed = t.push(&msg);
+        if let LinkMessage::Video(f) = &msg {
+            busy += started.elapsed();
+            let lag = stage_core::time::now_ms() - received_ms;
+            let from = *media_from.get_or_insert(f.dts_ms);
+            let media = f.dts_ms - from;
+            if media >= 2000 {
+                let speed = media as f64 / 1000.0 / busy.as_secs_f64().max(1e-6);
+                report(&t, &|s| {
+                    s.speed = Some((speed * 100.0).round() / 100.0);
+                    s.lag_ms = lag;
+                });
+                busy = Duration::ZERO;
+                media_from = Some(f.dts_ms);
+            } else if media < 0 {
+                media_from = Some(f.dts_ms);
+            }
+        }
+        match pushed {
             Ok(out) => {
                 for o in out {
                     if output.blocking_send(o).is_err() {

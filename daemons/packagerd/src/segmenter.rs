@@ -32,6 +32,8 @@ use stage_media::link::{Frame, LinkMessage};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 
+/// Samples in an AAC frame.
+const AAC_FRAME: u64 = 1024;
 /// Video timescale (90 kHz, as MPEG systems use).
 const VIDEO_TIMESCALE: u32 = 90_000;
 /// Timestamps may start a little before the first frame seen (audio that
@@ -243,6 +245,8 @@ pub struct Segmenter {
     replaying_video: bool,
     replaying_audio: bool,
     audio_next: Option<u64>,
+    /// AAC frames dropped because they overlapped audio already placed.
+    pub audio_dropped: u64,
     next_seq: u64,
     next_part: u64,
     fragment_seq: u32,
@@ -280,6 +284,40 @@ pub struct Segmenter {
     epoch_starts: VecDeque<(u64, i64)>,
 }
 
+/// Where an AAC frame goes on the output timeline, in samples, or None to
+/// drop it.
+///
+/// `next` is where the previous frame ended, `actual` where the frame's own
+/// timestamp puts it, `first` whether it opens a part's audio run, and `rate`
+/// the sample rate. Frames follow each other exactly while `actual` stays
+/// within two frames of that (RTMP's ms timestamps never make jittery
+/// durations); beyond, the timeline moves toward `actual` without a step a
+/// browser would call a discontinuity. MSE (coded frame processing, step 6)
+/// breaks a track when a frame's DTS goes back, or forward by more than twice
+/// the previous frame's duration, and Chromium then drops video up to the
+/// next keyframe: seconds of stall. Within a part the previous sample's
+/// duration covers any step forward; a part's first frame follows a sample
+/// of one frame, so it moves at most one frame forward. Audio that falls
+/// behind the timeline (a publisher's looped or drifting clock) loses a frame
+/// instead of stepping back; only a step back of over a second, which the
+/// segmenter treats as a clock reset anyway, restarts the timeline.
+fn place_audio(next: Option<u64>, actual: u64, first: bool, rate: u64) -> Option<u64> {
+    let Some(n) = next else {
+        return Some(actual);
+    };
+    let drift = actual as i64 - n as i64;
+    let frames2 = 2 * AAC_FRAME as i64;
+    if drift.abs() < frames2 {
+        Some(n)
+    } else if drift < 0 {
+        (drift < -(rate as i64)).then_some(actual)
+    } else if first {
+        Some(n + AAC_FRAME)
+    } else {
+        Some(actual)
+    }
+}
+
 impl Segmenter {
     /// A segmenter whose first segment is `first_seq` (non-zero when a
     /// restarted packagerd resumes a stream, so numbers keep growing).
@@ -310,6 +348,7 @@ impl Segmenter {
             replaying_video: false,
             replaying_audio: false,
             audio_next: None,
+            audio_dropped: 0,
             next_seq: first_seq,
             next_part: first_seq * PART_NUMBER_STRIDE,
             fragment_seq: 1,
@@ -439,8 +478,9 @@ impl Segmenter {
             if video || self.avc.is_none() {
                 changed = self.discontinuity();
             } else {
+                // The audio timeline carries on (`place_audio` closes the
+                // step without a break browsers would see).
                 self.last_audio_dts = None;
-                self.audio_next = None;
             }
             f.dts_ms = anchored;
         } else {
@@ -769,30 +809,31 @@ impl Segmenter {
                 }
                 TrackConfig::Audio(a) => {
                     let rate = a.sample_rate as i64;
-                    // Positions count 1024 samples per AAC frame from the first
-                    // frame's timestamp, resyncing only on real gaps, so ms
-                    // rounding in RTMP timestamps never makes jittery durations.
-                    let mut ats = Vec::with_capacity(part.audio.len());
+                    // Positions on the output timeline (see `place_audio`).
+                    let mut kept: Vec<(u64, &Pending)> = Vec::with_capacity(part.audio.len());
                     for p in &part.audio {
                         let actual = ((p.dts_ms - self.base_ms.unwrap_or(p.dts_ms) + HEADROOM_MS)
                             .max(0)
                             * rate
                             / 1000) as u64;
-                        let at = match self.audio_next {
-                            Some(n) if (n as i64 - actual as i64).abs() < 2048 => n,
-                            _ => actual,
-                        };
-                        ats.push(at);
-                        self.audio_next = Some(at + 1024);
+                        match place_audio(self.audio_next, actual, kept.is_empty(), rate as u64) {
+                            Some(at) => {
+                                kept.push((at, p));
+                                self.audio_next = Some(at + AAC_FRAME);
+                            }
+                            None => self.audio_dropped += 1,
+                        }
                     }
-                    let samples: Vec<Sample> = part
-                        .audio
+                    let samples: Vec<Sample> = kept
                         .iter()
                         .enumerate()
-                        .map(|(i, p)| Sample {
-                            duration: ats.get(i + 1).map_or(1024, |n| {
-                                n.saturating_sub(ats[i]).clamp(1, 1 << 20) as u32
-                            }),
+                        .map(|(i, (at, p))| Sample {
+                            duration: kept
+                                .get(i + 1)
+                                // A clock reset steps back: 1, not an underflow.
+                                .map_or(AAC_FRAME as u32, |n| {
+                                    n.0.saturating_sub(*at).clamp(1, 1 << 20) as u32
+                                }),
                             cts_offset: 0,
                             keyframe: true,
                             data: p.frame.data.clone(),
@@ -802,7 +843,7 @@ impl Segmenter {
                         let total: u64 = samples.iter().map(|s| s.duration as u64).sum();
                         duration = total as f64 / rate as f64;
                     }
-                    if let Some(b) = ats.first() {
+                    if let Some((b, _)) = kept.first() {
                         runs_samples.push((t.id, *b, samples));
                     }
                 }
@@ -1579,6 +1620,91 @@ mod tests {
         assert_eq!(head.first_seq, 7, "{}", p.render());
         assert_eq!(head.first_seq + head.count as u64, p.segments[0].seq);
         assert!(p.segments.windows(2).all(|w| w[1].seq == w[0].seq + 1));
+    }
+
+    /// The output audio timeline never breaks the way MSE (and Chromium,
+    /// which then drops video up to the next keyframe) would see it: from
+    /// one frame to the next, across parts too, DTS neither goes back nor
+    /// steps further than twice the previous frame's duration. Fed like a
+    /// looped file (each 10 s loop's audio runs 26.7 ms into the next, so the
+    /// tracks drift apart) with a 300 ms audio dropout, A/V sync holds within
+    /// three AAC frames save right after the dropout, and overlapping frames
+    /// are dropped.
+    #[test]
+    fn audio_drift_and_gaps_never_break_the_mse_timeline() {
+        let mut s = Segmenter::new(7, 2000, 200, 100, 0);
+        s.push(LinkMessage::VideoConfig(Bytes::from_static(AVCC_720P)))
+            .unwrap();
+        s.push(LinkMessage::AudioConfig(Bytes::from_static(ASC_48K_STEREO)))
+            .unwrap();
+        let mut msgs: Vec<(i64, bool, LinkMessage)> = Vec::new();
+        for lp in 0..7i64 {
+            let at = lp * 10_000;
+            for i in 0..300 {
+                msgs.push((at + i * 1000 / 30, true, v(at + i * 1000 / 30, i % 60 == 0)));
+            }
+            for i in 0..470 {
+                let t = at + i * 1024 * 1000 / 48_000;
+                if !(35_000..35_300).contains(&t) {
+                    msgs.push((t, false, a(t)));
+                }
+            }
+        }
+        // As ffmpeg interleaves them: by time, video first on a tie.
+        msgs.sort_by_key(|m| (m.0, !m.1));
+        for (_, _, m) in msgs {
+            s.push(m).unwrap();
+        }
+        assert!(s.audio_dropped >= 2, "{} dropped", s.audio_dropped);
+        // Every audio sample held, in order: (dts, duration), 48 kHz.
+        let mut audio: Vec<(u64, u64)> = Vec::new();
+        let mut firsts = Vec::new();
+        for seg in s.held() {
+            for f in fmp4::fragments(&seg.data).unwrap() {
+                let Some((_, base, samples)) = f.runs.iter().find(|r| r.0 == 2) else {
+                    continue;
+                };
+                firsts.push(audio.len());
+                let mut t = *base;
+                for x in samples {
+                    audio.push((t, x.duration as u64));
+                    t += x.duration as u64;
+                }
+            }
+        }
+        assert!(audio.len() > 3000, "{} audio frames", audio.len());
+        assert!(firsts.len() > 300, "{} parts", firsts.len());
+        for (i, w) in audio.windows(2).enumerate() {
+            let ((d0, dur0), (d1, _)) = (w[0], w[1]);
+            assert!(
+                d1 > d0 && d1 - d0 <= 2 * dur0,
+                "audio frame {}: DTS {d0} (duration {dur0}) then {d1}",
+                i + 1
+            );
+        }
+        // A part's video and audio start together (A/V sync): within three
+        // AAC frames (two of drift, one as a part's audio starts at the first
+        // frame at or after its video), but for the parts just after the
+        // dropout.
+        let mut off = 0;
+        for seg in s.held() {
+            for f in fmp4::fragments(&seg.data).unwrap() {
+                let v = f.runs.iter().find(|r| r.0 == 1).map(|r| r.1);
+                let a = f.runs.iter().find(|r| r.0 == 2).map(|r| r.1);
+                if let (Some(v), Some(a)) = (v, a) {
+                    let skew_ms = a as f64 / 48.0 - v as f64 / 90.0;
+                    if skew_ms.abs() > 3.0 * 1024.0 / 48.0 + 1.0 {
+                        off += 1;
+                        assert!(
+                            (35_000.0..36_000.0).contains(&(v as f64 / 90.0 - HEADROOM_MS as f64)),
+                            "part at {} ms: audio {skew_ms:.1} ms off the video",
+                            v / 90
+                        );
+                    }
+                }
+            }
+        }
+        assert!(off <= 2, "{off} parts out of sync after the dropout");
     }
 
     #[test]

@@ -103,6 +103,13 @@ impl Stack {
 
     /// Like `start`, with extra config lines appended to `[packagerd]`.
     pub async fn start_with(backend: Backend, packagerd_extra: &str) -> Option<Stack> {
+        let mut stack = Self::prepare(backend, packagerd_extra).await?;
+        stack.spawn_up().await;
+        Some(stack)
+    }
+
+    /// Writes the config and data dir, starting nothing.
+    pub async fn prepare(backend: Backend, packagerd_extra: &str) -> Option<Stack> {
         let db_url = match backend {
             Backend::Sqlite => String::new(),
             Backend::Postgres => stage_core::testing::postgres_url().await?,
@@ -155,7 +162,7 @@ admin_listen = "127.0.0.1:{ba}"
             ba = ports.billing_admin,
         );
         std::fs::write(&config, text).expect("write config");
-        let mut stack = Stack {
+        let stack = Stack {
             dir,
             config,
             ports,
@@ -167,7 +174,6 @@ admin_listen = "127.0.0.1:{ba}"
                 .build()
                 .expect("client"),
         };
-        stack.spawn_up().await;
         Some(stack)
     }
 
@@ -322,6 +328,52 @@ admin_listen = "127.0.0.1:{ba}"
             .await
             .ok()?;
         r.json().await.ok()
+    }
+
+    /// POSTs JSON to `path` on a daemon's public `port` (as `token`'s user
+    /// when given): the status and the JSON body (Null when there is none).
+    pub async fn post_json(
+        &self,
+        port: u16,
+        path: &str,
+        token: Option<&str>,
+        body: serde_json::Value,
+    ) -> (u16, serde_json::Value) {
+        let mut r = self
+            .http
+            .post(format!("http://127.0.0.1:{port}{path}"))
+            .timeout(Duration::from_secs(10))
+            .json(&body);
+        if let Some(t) = token {
+            r = r.bearer_auth(t);
+        }
+        let res = r.send().await.expect("POST");
+        let s = res.status().as_u16();
+        (s, res.json().await.unwrap_or(serde_json::Value::Null))
+    }
+
+    /// Registers a viewer called `name` through billingd; their login token.
+    pub async fn register(&self, name: &str) -> String {
+        let body = serde_json::json!({
+            "username": name,
+            "email": format!("{name}@example.com"),
+            "password": format!("{name}'s long password"),
+        });
+        let (s, v) = self
+            .post_json(self.ports.billing, "/auth/register", None, body)
+            .await;
+        assert_eq!(s, 201, "register {name}: {v}");
+        v["token"].as_str().expect("login token").to_string()
+    }
+
+    /// Posts `body` to the stream's chat over chatd's REST API as `token`'s
+    /// user; the status.
+    pub async fn post_chat(&self, stream_id: i64, token: &str, body: &str) -> u16 {
+        let path = format!("/streams/{stream_id}/chat");
+        let msg = serde_json::json!({ "body": body });
+        self.post_json(self.ports.chat, &path, Some(token), msg)
+            .await
+            .0
     }
 
     /// The channel's `/live` document.
@@ -526,7 +578,7 @@ impl Publisher {
     }
 
     /// Runs ffmpeg with `args`, its stderr into the file `stderr`.
-    fn spawn(args: Vec<String>, stderr: PathBuf) -> Publisher {
+    pub fn spawn(args: Vec<String>, stderr: PathBuf) -> Publisher {
         let child = Command::new("ffmpeg")
             .args(args)
             .stdin(Stdio::null())

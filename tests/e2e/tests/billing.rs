@@ -18,15 +18,9 @@ fn client() -> reqwest::Client {
 }
 
 async fn post(stack: &Stack, path: &str, token: Option<&str>, body: Value) -> (u16, Value) {
-    let mut r = client()
-        .post(format!("http://127.0.0.1:{}{path}", stack.ports.billing))
-        .json(&body);
-    if let Some(t) = token {
-        r = r.bearer_auth(t);
-    }
-    let res = r.send().await.unwrap();
-    let s = res.status().as_u16();
-    (s, res.json().await.unwrap_or(Value::Null))
+    stack
+        .post_json(stack.ports.billing, path, token, body)
+        .await
 }
 
 /// Confirms a dev checkout the way a viewer's browser does.

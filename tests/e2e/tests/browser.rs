@@ -85,7 +85,7 @@ async fn low_latency_playback_holds_steady_for_a_minute() {
     // A looped stream copy: on two shared cores a live x264 encode next to
     // Chromium can itself fall behind, which is not what this test is about.
     let clip = Clip {
-        seconds: Some(20),
+        seconds: Some(10),
         ..Clip::small()
     };
     let _p = Publisher::start_copy(&clip, &stack.rtmp_url(&key), stack.dir.path());

@@ -9,14 +9,7 @@ use stage_e2e::{Backend, Clip, Publisher, Stack};
 use std::time::{Duration, Instant};
 
 async fn post(stack: &Stack, path: &str, body: Value) -> (u16, Value) {
-    let res = reqwest::Client::new()
-        .post(format!("http://127.0.0.1:{}{path}", stack.ports.billing))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    let s = res.status().as_u16();
-    (s, res.json().await.unwrap_or(Value::Null))
+    stack.post_json(stack.ports.billing, path, None, body).await
 }
 
 async fn until(b: &mut Browser, what: &str, expr: &str, secs: u64) -> Value {
@@ -315,16 +308,9 @@ async fn messages_during_a_broadcast_are_filed_under_its_stream() {
             break;
         }
     }
+    assert_eq!(stack.post_chat(sid, &token, "over REST").await, 201);
     let http = reqwest::Client::new();
     let chat_url = format!("http://127.0.0.1:{}/streams/{sid}/chat", stack.ports.chat);
-    let res = http
-        .post(&chat_url)
-        .bearer_auth(&token)
-        .json(&json!({"body": "over REST"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 201);
     // Stored in batches: wait for both to be in the stream's history.
     stack
         .wait_until(
@@ -366,12 +352,5 @@ async fn messages_during_a_broadcast_are_filed_under_its_stream() {
             db.stream(sid).await.unwrap().unwrap().status == "ended"
         })
         .await;
-    let res = http
-        .post(&chat_url)
-        .bearer_auth(&token)
-        .json(&json!({"body": "too late"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 409);
+    assert_eq!(stack.post_chat(sid, &token, "too late").await, 409);
 }

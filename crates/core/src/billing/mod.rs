@@ -434,6 +434,39 @@ impl Totals {
     }
 }
 
+/// Tips to one channel in one currency over some period.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct TipSum {
+    pub channel: String,
+    pub currency: String,
+    pub count: i64,
+    pub amount_minor: i64,
+}
+
+impl Db {
+    /// Tips received since `since_ms`, per channel and currency.
+    pub async fn tips_since(&self, since_ms: i64) -> Result<Vec<TipSum>> {
+        let rows = sqlx::query(
+            "SELECT c.name AS channel, t.currency, COUNT(*) AS n, CAST(SUM(t.amount_minor) AS BIGINT) AS total \
+             FROM tips t JOIN channels c ON c.id = t.channel_id \
+             WHERE t.created_at >= $1 GROUP BY c.name, t.currency ORDER BY c.name, t.currency",
+        )
+        .bind(since_ms)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(TipSum {
+                    channel: r.try_get("channel")?,
+                    currency: r.try_get("currency")?,
+                    count: r.try_get("n")?,
+                    amount_minor: r.try_get("total")?,
+                })
+            })
+            .collect()
+    }
+}
+
 /// Totals keyed by (channel id, currency, kind), in key order.
 pub fn summarize(
     entries: &[LedgerEntry],
