@@ -61,10 +61,10 @@
     // the live edge, seconds the playlist lets them rewind, and fragments
     // loaded while rewound.
     rewound: false, behindLive: 0, dvrWindow: 0, dvrLoads: 0,
-    // The last parts buffered and, for each wait after the start and each
-    // buffer error, where the playhead was and what was buffered: what a
-    // stall report needs.
-    recent: [], stalls: [],
+    // The last parts buffered, the last requests and, for each wait after
+    // the start and each buffer error, where the playhead was and what was
+    // buffered: what a stall report needs.
+    recent: [], stalls: [], requests: [],
   });
   let hls = null;
   // The hls.js instance, for debugging (not enumerable: state is serialized).
@@ -239,6 +239,15 @@
   function xhrSetup(xhr, url) {
     if (!xhr.readyState) xhr.open('GET', withToken(url), true);
     xhr.setRequestHeader('X-Playback-Session-Id', session);
+    // The last requests (path and query, when sent, first byte, end,
+    // status) for the stall report.
+    const r = { t: Date.now(), url: url.replace(/^[a-z]+:\/\/[^/]+/, '').replace(/([?&]token=)[^&]*/, '$1…') };
+    state.requests.push(r);
+    if (state.requests.length > 24) state.requests.shift();
+    xhr.addEventListener('readystatechange', function () {
+      if (xhr.readyState === 2 && r.first == null) r.first = Date.now() - r.t;
+    });
+    xhr.addEventListener('loadend', function () { r.end = Date.now() - r.t; r.status = xhr.status; });
   }
 
   function start(info, token) {
@@ -338,6 +347,7 @@
       });
     }
     s.recent = state.recent.slice();
+    s.requests = state.requests.map(function (r) { return Object.assign({}, r); });
     state.stalls.push(s);
     if (state.stalls.length > 20) state.stalls.shift();
   }

@@ -19,6 +19,62 @@ fn workspace_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
+/// What a failing playback test needs to say, in a few short lines: the
+/// player's waits, errors, jumps and catch-ups, and for each stall the
+/// playhead, what each SourceBuffer held and the last parts buffered
+/// and the requests sent before it (`stagePlayer.stalls`, times relative
+/// to the first stall). The whole
+/// state, with a latency sample a second, is too long to read in CI's log.
+pub fn stall_report(player: &serde_json::Value) -> String {
+    let mut out = format!(
+        "waits {} ms; errors {}; jumps {}; catch-ups {}; switches {}; {} stalls:",
+        player["waits"],
+        player["errors"],
+        player["jumps"],
+        player["catchups"],
+        player["switches"],
+        player["stalls"].as_array().map_or(0, Vec::len)
+    );
+    let stalls = player["stalls"].as_array().cloned().unwrap_or_default();
+    let t0 = stalls.first().and_then(|s| s["t"].as_i64()).unwrap_or(0);
+    // The first few: later ones mostly repeat the first's cause.
+    for s in stalls.iter().take(4) {
+        out += &format!(
+            "\n  +{} ms {} at {} buffered {} video {} audio {} audiovideo {}",
+            s["t"].as_i64().unwrap_or(0) - t0,
+            s["why"],
+            s["at"],
+            s["buffered"],
+            s["video"],
+            s["audio"],
+            s["audiovideo"]
+        );
+        for r in s["recent"].as_array().into_iter().flatten() {
+            out += &format!(
+                "\n    sn {} part {} start {} dur {} wait {} load {} buffered {} ms before",
+                r["sn"],
+                r["part"],
+                r["start"],
+                r["dur"],
+                r["waitMs"],
+                r["loadMs"],
+                s["t"].as_i64().unwrap_or(0) - r["t"].as_i64().unwrap_or(0)
+            );
+        }
+        for r in s["requests"].as_array().into_iter().flatten() {
+            out += &format!(
+                "\n    GET {} sent {} ms before, first byte +{}, end +{}, status {}",
+                r["url"].as_str().unwrap_or(""),
+                s["t"].as_i64().unwrap_or(0) - r["t"].as_i64().unwrap_or(0),
+                r["first"],
+                r["end"],
+                r["status"]
+            );
+        }
+    }
+    out
+}
+
 impl Browser {
     /// Opens `url` in a fresh headless Chromium profile.
     pub async fn open(url: &str) -> anyhow::Result<Browser> {
@@ -32,6 +88,7 @@ impl Browser {
     }
 
     async fn start(args: &[&str]) -> anyhow::Result<Browser> {
+        crate::quiet_panics();
         let root = workspace_root();
         if !root.join("node_modules/playwright-core").exists() {
             bail!(

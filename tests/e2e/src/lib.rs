@@ -22,6 +22,35 @@ pub enum Backend {
     Postgres,
 }
 
+/// Panics print their message and place only: an end-to-end test's
+/// backtrace is the async runtime's frames, and CI shows the tail of the
+/// log, where the message (with its stall report) must be.
+pub fn quiet_panics() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| std::panic::set_hook(Box::new(|info| eprintln!("{info}"))));
+}
+
+/// Where `playback_note` writes: the build's `e2e-playback.txt`, which
+/// `.ci/run` prints at the end of every run, passed or failed.
+pub fn playback_notes() -> PathBuf {
+    bin_dir().join("e2e-playback.txt")
+}
+
+/// Appends a line about a playback test's run (its waits and stalls) to
+/// `playback_notes()`: CI shows a log's tail, and a passing test's output
+/// is not in it, so how near the player came to stalling would be lost.
+pub fn playback_note(test: &str, text: &str) {
+    use std::io::Write;
+    let line = format!("{test}: {}\n", text.replace('\n', "\n    "));
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(playback_notes());
+    if let Ok(mut f) = f {
+        let _ = f.write_all(line.as_bytes());
+    }
+}
+
 /// The directory holding the built binaries (beside this test's `deps/`).
 pub fn bin_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("current_exe");
@@ -110,6 +139,7 @@ impl Stack {
 
     /// Writes the config and data dir, starting nothing.
     pub async fn prepare(backend: Backend, packagerd_extra: &str) -> Option<Stack> {
+        quiet_panics();
         let db_url = match backend {
             Backend::Sqlite => String::new(),
             Backend::Postgres => stage_core::testing::postgres_url().await?,

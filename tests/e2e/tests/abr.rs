@@ -2,8 +2,10 @@
 //! transcoded inside packagerd (no ffmpeg child), every rendition's
 //! segments starting at the same PTS as the source's over a minute.
 
-use stage_e2e::browser::Browser;
-use stage_e2e::{Backend, Clip, Publisher, Stack, ffprobe_json, parse_media_playlist};
+use stage_e2e::browser::{Browser, stall_report};
+use stage_e2e::{
+    Backend, Clip, Publisher, Stack, ffprobe_json, parse_media_playlist, playback_note,
+};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
@@ -387,7 +389,7 @@ async fn hls_js_switches_down_under_a_link_limit_and_back_up_after_it() {
     assert!(
         longest <= 1000,
         "a `waiting` of {longest} ms before the limit was lifted: {}",
-        r["state"]
+        stall_report(&r["state"]["player"])
     );
     let lifted = b.throttle(0).await.unwrap();
     let up =
@@ -399,11 +401,18 @@ async fn hls_js_switches_down_under_a_link_limit_and_back_up_after_it() {
     let r = b.wait_playing(3.0, 30).await.unwrap();
     assert_eq!(r["ok"], true, "did not play on: {r}");
     let p = &r["state"]["player"];
-    eprintln!("waits: {} switches: {}", p["waits"], p["switches"]);
+    playback_note(
+        "abr::hls_js_switches_down_under_a_link_limit_and_back_up_after_it",
+        &format!(
+            "switched up to {height}p {ms} ms after the lift; {}",
+            stall_report(p)
+        ),
+    );
     let after_lift = p["waits"].as_array().unwrap().len() - before_lift.len();
     assert!(
         after_lift <= 1,
-        "{after_lift} `waiting`s after the limit was lifted: {p}"
+        "{after_lift} `waiting`s after the limit was lifted: {}",
+        stall_report(p)
     );
     assert!(p["waitingSince"].is_null(), "still waiting: {p}");
     assert!(
@@ -507,7 +516,12 @@ async fn dash_js_plays_the_ladder_from_the_mpd() {
     let p = &r["state"]["player"];
     assert_eq!(r["ok"], true, "dash.js did not play 10 s: {r}");
     assert_eq!(p["errors"], serde_json::json!([]), "dash.js errors: {p}");
-    assert_eq!(p["waitingAfterStart"], 0, "dash.js stalled: {p}");
+    assert_eq!(
+        p["waitingAfterStart"],
+        0,
+        "dash.js stalled: {}",
+        stall_report(p)
+    );
     b.close().await;
 }
 

@@ -2,8 +2,8 @@
 //! across a publisher reconnect and a packagerd restart, and shows user strings
 //! as text only.
 
-use stage_e2e::browser::Browser;
-use stage_e2e::{Backend, Clip, Publisher, Stack, backends};
+use stage_e2e::browser::{Browser, stall_report};
+use stage_e2e::{Backend, Clip, Publisher, Stack, backends, playback_note};
 use std::time::Duration;
 
 #[tokio::test]
@@ -95,10 +95,24 @@ async fn low_latency_playback_holds_steady_for_a_minute() {
     let r = b.wait_playing(2.0, 60).await.unwrap();
     assert_eq!(r["ok"], true, "did not start: {r}");
     let r = b.wait_playing(60.0, 90).await.unwrap();
-    assert_eq!(r["ok"], true, "did not play 60 s: {r}");
+    playback_note(
+        "browser::low_latency_playback_holds_steady_for_a_minute",
+        &stall_report(&r["state"]["player"]),
+    );
+    assert_eq!(
+        r["ok"],
+        true,
+        "did not play 60 s: {}",
+        stall_report(&r["state"]["player"])
+    );
     let s = &r["state"];
     let player = &s["player"];
-    assert_eq!(player["waitingAfterStart"], 0, "stalled: {player}");
+    assert_eq!(
+        player["waitingAfterStart"],
+        0,
+        "stalled: {}",
+        stall_report(player)
+    );
     assert!(
         s["badge"].as_str().unwrap_or("").starts_with("LIVE · "),
         "no latency in the badge: {s}"
