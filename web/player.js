@@ -250,6 +250,24 @@
     xhr.addEventListener('loadend', function () { r.end = Date.now() - r.t; r.status = xhr.status; });
   }
 
+  // hls.js's warnings and errors, the last 60, for the stall report; with
+  // `?trace` in the page's address its whole log (each load, parse and
+  // append).
+  const trace = /[?&]trace\b/.test(location.search);
+  state.hlsLog = [];
+  function logTo(level) {
+    return function () {
+      const line = Array.prototype.map.call(arguments, String).join(' ');
+      state.hlsLog.push((Date.now() % 100000) + ' ' + level + ' ' + line.slice(0, 300));
+      if (state.hlsLog.length > 60) state.hlsLog.shift();
+    };
+  }
+  const quiet = function () {};
+  const hlsLog = {
+    trace: quiet, debug: quiet, info: trace ? logTo('info') : quiet,
+    log: trace ? logTo('log') : quiet, warn: logTo('warn'), error: logTo('error'),
+  };
+
   function start(info, token) {
     stop();
     state.streamId = info.stream_id;
@@ -263,6 +281,7 @@
     }
     if (window.Hls && window.Hls.isSupported()) {
       hls = new window.Hls({
+        debug: hlsLog,
         lowLatencyMode: true,
         // The page does the catching up (catchUp above); hls.js's own would
         // set the rate back to 1 on every timeupdate.
@@ -348,6 +367,7 @@
     }
     s.recent = state.recent.slice();
     s.requests = state.requests.map(function (r) { return Object.assign({}, r); });
+    s.hlsLog = state.hlsLog.slice(-30);
     state.stalls.push(s);
     if (state.stalls.length > 20) state.stalls.shift();
   }

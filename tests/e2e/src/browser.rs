@@ -40,8 +40,9 @@ pub fn stall_report(player: &serde_json::Value) -> String {
     // The first few: later ones mostly repeat the first's cause.
     for s in stalls.iter().take(4) {
         out += &format!(
-            "\n  +{} ms {} at {} buffered {} video {} audio {} audiovideo {}",
+            "\n  +{} ms (clock {}) {} at {} buffered {} video {} audio {} audiovideo {}",
             s["t"].as_i64().unwrap_or(0) - t0,
+            s["t"].as_i64().unwrap_or(0) % 100_000,
             s["why"],
             s["at"],
             s["buffered"],
@@ -60,6 +61,9 @@ pub fn stall_report(player: &serde_json::Value) -> String {
                 r["loadMs"],
                 s["t"].as_i64().unwrap_or(0) - r["t"].as_i64().unwrap_or(0)
             );
+        }
+        for l in s["hlsLog"].as_array().into_iter().flatten() {
+            out += &format!("\n    hls.js {}", l.as_str().unwrap_or(""));
         }
         for r in s["requests"].as_array().into_iter().flatten() {
             out += &format!(

@@ -89,7 +89,7 @@ async fn low_latency_playback_holds_steady_for_a_minute() {
         ..Clip::small()
     };
     let _p = Publisher::start_copy(&clip, &stack.rtmp_url(&key), stack.dir.path());
-    let mut b = Browser::open(&stack.url("/watch/steady"))
+    let mut b = Browser::open(&stack.url("/watch/steady?trace"))
         .await
         .expect("chromium");
     let r = b.wait_playing(2.0, 60).await.unwrap();
