@@ -26,6 +26,21 @@ fn workspace_root() -> PathBuf {
 /// to the first stall). The whole
 /// state, with a latency sample a second, is too long to read in CI's log.
 pub fn stall_report(player: &serde_json::Value) -> String {
+    report(player, false)
+}
+
+/// `stall_report` cut to fit a log's tail: the first stall only, with its
+/// last 6 parts, 8 hls.js lines and 10 requests.
+pub fn brief_stall_report(player: &serde_json::Value) -> String {
+    report(player, true)
+}
+
+fn report(player: &serde_json::Value, brief: bool) -> String {
+    let last = |v: &serde_json::Value, n: usize| -> Vec<serde_json::Value> {
+        let a = v.as_array().cloned().unwrap_or_default();
+        let n = if brief { n } else { a.len() };
+        a[a.len().saturating_sub(n)..].to_vec()
+    };
     let mut out = format!(
         "waits {} ms; errors {}; jumps {}; catch-ups {}; switches {}; {} stalls:",
         player["waits"],
@@ -38,7 +53,7 @@ pub fn stall_report(player: &serde_json::Value) -> String {
     let stalls = player["stalls"].as_array().cloned().unwrap_or_default();
     let t0 = stalls.first().and_then(|s| s["t"].as_i64()).unwrap_or(0);
     // The first few: later ones mostly repeat the first's cause.
-    for s in stalls.iter().take(4) {
+    for s in stalls.iter().take(if brief { 1 } else { 4 }) {
         out += &format!(
             "\n  +{} ms (clock {}) {} at {} buffered {} video {} audio {} audiovideo {}",
             s["t"].as_i64().unwrap_or(0) - t0,
@@ -50,7 +65,7 @@ pub fn stall_report(player: &serde_json::Value) -> String {
             s["audio"],
             s["audiovideo"]
         );
-        for r in s["recent"].as_array().into_iter().flatten() {
+        for r in last(&s["recent"], 6) {
             out += &format!(
                 "\n    sn {} part {} start {} dur {} wait {} load {} buffered {} ms before",
                 r["sn"],
@@ -62,10 +77,10 @@ pub fn stall_report(player: &serde_json::Value) -> String {
                 s["t"].as_i64().unwrap_or(0) - r["t"].as_i64().unwrap_or(0)
             );
         }
-        for l in s["hlsLog"].as_array().into_iter().flatten() {
+        for l in last(&s["hlsLog"], 8) {
             out += &format!("\n    hls.js {}", l.as_str().unwrap_or(""));
         }
-        for r in s["requests"].as_array().into_iter().flatten() {
+        for r in last(&s["requests"], 10) {
             out += &format!(
                 "\n    GET {} sent {} ms before, first byte +{}, end +{}, status {}",
                 r["url"].as_str().unwrap_or(""),

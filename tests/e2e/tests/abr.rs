@@ -2,7 +2,7 @@
 //! transcoded inside packagerd (no ffmpeg child), every rendition's
 //! segments starting at the same PTS as the source's over a minute.
 
-use stage_e2e::browser::{Browser, stall_report};
+use stage_e2e::browser::{Browser, brief_stall_report, stall_report};
 use stage_e2e::{
     Backend, Clip, Publisher, Stack, ffprobe_json, parse_media_playlist, playback_note,
 };
@@ -405,7 +405,7 @@ async fn hls_js_switches_down_under_a_link_limit_and_back_up_after_it() {
         "abr::hls_js_switches_down_under_a_link_limit_and_back_up_after_it",
         &format!(
             "switched up to {height}p {ms} ms after the lift; {}",
-            stall_report(p)
+            brief_stall_report(p)
         ),
     );
     let after_lift = p["waits"].as_array().unwrap().len() - before_lift.len();

@@ -2,7 +2,7 @@
 //! across a publisher reconnect and a packagerd restart, and shows user strings
 //! as text only.
 
-use stage_e2e::browser::{Browser, stall_report};
+use stage_e2e::browser::{Browser, brief_stall_report, stall_report};
 use stage_e2e::{Backend, Clip, Publisher, Stack, backends, playback_note};
 use std::time::Duration;
 
@@ -97,7 +97,7 @@ async fn low_latency_playback_holds_steady_for_a_minute() {
     let r = b.wait_playing(60.0, 90).await.unwrap();
     playback_note(
         "browser::low_latency_playback_holds_steady_for_a_minute",
-        &stall_report(&r["state"]["player"]),
+        &brief_stall_report(&r["state"]["player"]),
     );
     assert_eq!(
         r["ok"],
