@@ -66,6 +66,11 @@
     // buffered: what a stall report needs.
     recent: [], stalls: [], requests: [],
   });
+  // Appends `item` to `list`, dropping the oldest beyond `max`.
+  function keep(list, item, max) {
+    list.push(item);
+    if (list.length > max) list.shift();
+  }
   let hls = null;
   // The hls.js instance, for debugging (not enumerable: state is serialized).
   Object.defineProperty(state, 'hls', { get: function () { return hls; }, enumerable: false });
@@ -98,12 +103,10 @@
     else if (typeof hls.latency === 'number' && hls.latency > 0) ms = hls.latency * 1000;
     if (ms == null || !isFinite(ms)) return;
     state.latency = Math.max(0, Math.round(ms));
-    state.latencies.push([Date.now(), state.latency]);
-    if (state.latencies.length > 7200) state.latencies.shift();
+    keep(state.latencies, [Date.now(), state.latency], 7200);
     badge.textContent = badgeText();
     if (typeof hls.targetLatency === 'number' && hls.latency > 0) {
-      state.behindTarget.push([Date.now(), Math.round((hls.latency - hls.targetLatency) * 1000)]);
-      if (state.behindTarget.length > 7200) state.behindTarget.shift();
+      keep(state.behindTarget, [Date.now(), Math.round((hls.latency - hls.targetLatency) * 1000)], 7200);
     }
     // Far behind (a long stall, a background tab): jump to the live edge;
     // smaller drifts are caught up by catchUp's playback rate. Not when the
@@ -242,8 +245,7 @@
     // The last requests (path and query, when sent, first byte, end,
     // status) for the stall report.
     const r = { t: Date.now(), url: url.replace(/^[a-z]+:\/\/[^/]+/, '').replace(/([?&]token=)[^&]*/, '$1…') };
-    state.requests.push(r);
-    if (state.requests.length > 24) state.requests.shift();
+    keep(state.requests, r, 24);
     xhr.addEventListener('readystatechange', function () {
       if (xhr.readyState === 2 && r.first == null) r.first = Date.now() - r.t;
     });
@@ -258,8 +260,7 @@
   function logTo(level) {
     return function () {
       const line = Array.prototype.map.call(arguments, String).join(' ');
-      state.hlsLog.push((Date.now() % 100000) + ' ' + level + ' ' + line.slice(0, 300));
-      if (state.hlsLog.length > 60) state.hlsLog.shift();
+      keep(state.hlsLog, (Date.now() % 100000) + ' ' + level + ' ' + line.slice(0, 300), 60);
     };
   }
   const quiet = function () {};
@@ -301,18 +302,16 @@
       hls.on(window.Hls.Events.FRAG_BUFFERED, function (_e, data) {
         const f = data.part || data.frag;
         const l = f.stats.loading;
-        state.recent.push({
+        keep(state.recent, {
           t: Date.now(), sn: data.frag.sn, part: data.part ? data.part.index : null,
           start: +f.start.toFixed(3), dur: +f.duration.toFixed(3),
           waitMs: Math.round(l.first - l.start), loadMs: Math.round(l.end - l.first),
           bufferedMs: Math.round(Date.now() - l.end),
-        });
-        if (state.recent.length > 12) state.recent.shift();
+        }, 12);
       });
       hls.on(window.Hls.Events.LEVEL_SWITCHED, function (_e, data) {
         const l = hls.levels[data.level];
-        state.switches.push([Date.now(), data.level, l ? l.height : null]);
-        if (state.switches.length > 1000) state.switches.shift();
+        keep(state.switches, [Date.now(), data.level, l ? l.height : null], 1000);
       });
       hls.on(window.Hls.Events.ERROR, function (_e, data) {
         state.errors.push(data.type + ':' + data.details + (data.fatal ? ':fatal' : ''));
@@ -338,8 +337,7 @@
 
   function waitOver() {
     if (state.waitingSince === null) return;
-    state.waits.push(Date.now() - state.waitingSince);
-    if (state.waits.length > 1000) state.waits.shift();
+    keep(state.waits, Date.now() - state.waitingSince, 1000);
     state.waitingSince = null;
   }
   video.addEventListener('timeupdate', function () {
@@ -368,8 +366,7 @@
     s.recent = state.recent.slice();
     s.requests = state.requests.map(function (r) { return Object.assign({}, r); });
     s.hlsLog = state.hlsLog.slice(-30);
-    state.stalls.push(s);
-    if (state.stalls.length > 20) state.stalls.shift();
+    keep(state.stalls, s, 20);
   }
   video.addEventListener('waiting', function () {
     if (!state.playing) return;
