@@ -1,12 +1,78 @@
-// Debug trace of the player page: every 250 ms hls.js's latency and target,
-// the playback rate and the buffer ahead; plus hls.js's loading events and
-// the video element's stalls, each with its time. For finding out why a
-// player stalled or drifted (not used by the benchmarks themselves).
-// usage: node trace.mjs URL SECONDS → JSON lines on stdout
+// Root-cause trace of the player page: what the browser and hls.js did, with
+// times, around every stall. Not used by the benchmarks themselves.
+//
+// usage: node trace.mjs URL SECONDS → JSON lines on stdout, one per event:
+//   {t, k: 'hls', ev, sn, part, type, bytes, ...}   hls.js events (loading,
+//        loaded, parsed, appending, appended, buffered, flushing, flushed,
+//        frag changed, level switched, errors)
+//   {t, k: 'sb', op: 'append'|'remove', type, bytes, ms}  each SourceBuffer
+//        operation, from the call to its `updateend` (Chromium's MSE time)
+//   {t, k: 'lag', ms}        the page's main thread did not run for ms (> 50)
+//   {t, k: 'longtask', ms}   PerformanceObserver long tasks
+//   {t, k: 'video', ev, cur, buffered}  waiting / playing / stalled / seeking
+//   {t, k: 'media', ...}     Chrome DevTools Protocol `Media` domain: the
+//        player's own events, property changes and messages (its pipeline)
+//   {t, k: 'row', ...}       every 250 ms: latency, target, rate, buffer ahead
+// Extra Chromium flags can follow after `--`.
 import { launch } from '../../tests/e2e/browser/chromium.mjs';
 
-const [url, seconds] = [process.argv[2], Number(process.argv[3] || 30)];
-const { page, close } = await launch(['--autoplay-policy=no-user-gesture-required']);
+const dash = process.argv.indexOf('--');
+const args = dash > 0 ? process.argv.slice(2, dash) : process.argv.slice(2);
+const extra = dash > 0 ? process.argv.slice(dash + 1) : [];
+const [url, seconds] = [args[0], Number(args[1] || 30)];
+const { page, close } = await launch(['--autoplay-policy=no-user-gesture-required', ...extra]);
+const emit = (o) => process.stdout.write(JSON.stringify(o) + '\n');
+
+// Before any page script: time every SourceBuffer operation, watch the
+// main thread's gaps and long tasks.
+await page.addInitScript(() => {
+  const T = (window.__trace = []);
+  const push = (o) => { o.t = Date.now(); T.push(o); };
+  const SB = window.SourceBuffer && window.SourceBuffer.prototype;
+  if (SB) {
+    const types = new WeakMap();
+    const ms = window.MediaSource && window.MediaSource.prototype;
+    const add = ms.addSourceBuffer;
+    ms.addSourceBuffer = function (mime) {
+      const sb = add.call(this, mime);
+      types.set(sb, mime.split(';')[0]);
+      return sb;
+    };
+    const wrap = (name) => {
+      const orig = SB[name];
+      SB[name] = function (a, b) {
+        const t0 = performance.now();
+        const sb = this;
+        const o = { k: 'sb', op: name === 'appendBuffer' ? 'append' : 'remove', type: types.get(sb),
+          bytes: a && a.byteLength, from: name === 'remove' ? a : undefined, to: name === 'remove' ? b : undefined };
+        sb.addEventListener('updateend', () => { o.ms = Math.round(performance.now() - t0); push(o); }, { once: true });
+        return orig.call(this, a, b);
+      };
+    };
+    wrap('appendBuffer');
+    wrap('remove');
+  }
+  let last = performance.now();
+  setInterval(() => {
+    const now = performance.now();
+    if (now - last > 60) push({ k: 'lag', ms: Math.round(now - last - 10) });
+    last = now;
+  }, 10);
+  try {
+    new PerformanceObserver((l) => l.getEntries().forEach((e) => push({ k: 'longtask', ms: Math.round(e.duration) })))
+      .observe({ type: 'longtask', buffered: true });
+  } catch (e) { /* not supported */ }
+});
+
+const cdp = await page.context().newCDPSession(page);
+cdp.on('Media.playerEventsAdded', (e) => e.events.forEach((x) => emit({ t: Date.now(), k: 'media', event: x.value })));
+cdp.on('Media.playerPropertiesChanged', (e) => e.properties.forEach((p) => {
+  if (!/kFramerate|kVideoPlaybackRoughness|kVideoPlaybackFreezing/.test(p.name)) emit({ t: Date.now(), k: 'media', prop: p.name, value: p.value });
+}));
+cdp.on('Media.playerMessagesLogged', (e) => e.messages.forEach((m) => emit({ t: Date.now(), k: 'media', level: m.level, msg: m.message })));
+cdp.on('Media.playerErrorsRaised', (e) => e.errors.forEach((x) => emit({ t: Date.now(), k: 'media', error: x })));
+await cdp.send('Media.enable');
+
 await page.goto(url);
 const end = Date.now() + seconds * 1000;
 let hooked = false;
@@ -14,31 +80,36 @@ while (Date.now() < end) {
   const out = await page.evaluate((hook) => {
     const p = window.stagePlayer; const h = p && p.hls; const v = document.querySelector('video');
     if (!h || !v) return null;
-    if (hook && !window.__trace) {
-      window.__trace = [];
+    const T = window.__trace;
+    const ranges = (r) => { const o = []; for (let i = 0; i < r.length; i++) o.push([+r.start(i).toFixed(3), +r.end(i).toFixed(3)]); return o; };
+    if (hook && !window.__hooked) {
+      window.__hooked = true;
       const E = window.Hls.Events;
-      for (const ev of [E.FRAG_LOADING, E.FRAG_LOADED, E.LEVEL_LOADING, E.LEVEL_LOADED, E.ERROR, E.FRAG_BUFFERED]) {
+      for (const ev of [E.FRAG_LOADING, E.FRAG_LOADED, E.FRAG_PARSED, E.FRAG_PARSING_INIT_SEGMENT, E.BUFFER_APPENDING,
+        E.BUFFER_APPENDED, E.FRAG_BUFFERED, E.BUFFER_FLUSHING, E.BUFFER_FLUSHED, E.FRAG_CHANGED, E.LEVEL_SWITCHING,
+        E.LEVEL_SWITCHED, E.LEVEL_LOADED, E.ERROR, E.BACK_BUFFER_REACHED]) {
         h.on(ev, (_e, d) => {
           const f = d.frag || {}; const part = d.part || {};
-          window.__trace.push({ t: Date.now(), ev, sn: f.sn, part: part.index, url: (d.url || (part.url) || f.url || '').split('/').pop(),
+          T.push({ t: Date.now(), k: 'hls', ev, sn: f.sn, part: part.index, type: d.type, level: d.level,
+            bytes: d.data && d.data.byteLength, start: d.startOffset, end: d.endOffset,
             details: typeof d.details === 'string' ? d.details : undefined, fatal: d.fatal,
-            end: f.end !== undefined ? Math.round((part.start !== undefined ? part.start + part.duration : f.end) * 1000) / 1000 : undefined });
+            stats: ev === E.FRAG_LOADED && (part.stats || f.stats) ? (() => { const l = (part.stats || f.stats).loading; return [Math.round(l.first - l.start), Math.round(l.end - l.first)]; })() : undefined });
         });
       }
-      for (const ev of ['waiting', 'playing', 'stalled', 'seeking', 'seeked']) {
-        v.addEventListener(ev, () => window.__trace.push({ t: Date.now(), ev, cur: v.currentTime }));
+      for (const ev of ['waiting', 'playing', 'stalled', 'seeking', 'seeked', 'ratechange']) {
+        v.addEventListener(ev, () => T.push({ t: Date.now(), k: 'video', ev, cur: +v.currentTime.toFixed(3), rate: v.playbackRate, buffered: ranges(v.buffered) }));
       }
     }
-    const b = v.buffered; const d = h.latencyController && h.latencyController.levelDetails;
-    const events = window.__trace ? window.__trace.splice(0) : [];
-    return { events, row: { t: Date.now(), lat: h.latency, target: h.targetLatency, rate: v.playbackRate, cur: v.currentTime,
-      ahead: b.length ? b.end(b.length - 1) - v.currentTime : 0, ranges: b.length, edge: d && d.edge, age: d && d.age,
-      badge: p.latency } };
+    const b = v.buffered;
+    const events = T.splice(0);
+    return { events, row: { t: Date.now(), k: 'row', lat: h.latency && +h.latency.toFixed(3), target: h.targetLatency && +h.targetLatency.toFixed(3),
+      rate: v.playbackRate, cur: +v.currentTime.toFixed(3), ahead: b.length ? +(b.end(b.length - 1) - v.currentTime).toFixed(3) : 0,
+      ranges: b.length, badge: p.latency, waiting: p.waitingAfterStart } };
   }, !hooked);
   if (out) {
     hooked = true;
-    for (const e of out.events) console.log(JSON.stringify(e));
-    console.log(JSON.stringify(out.row));
+    for (const e of out.events) emit(e);
+    emit(out.row);
   }
   await new Promise((r) => setTimeout(r, 250));
 }

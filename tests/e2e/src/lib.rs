@@ -6,6 +6,7 @@
 //! test command does.
 
 pub mod browser;
+pub mod impair;
 pub mod llhls;
 pub mod rtmp_client;
 
