@@ -1,10 +1,14 @@
 // StreamStage player: polls the channel's live status, plays its LL-HLS with
 // hls.js in low-latency mode (or native HLS), starts by itself when the
-// stream comes (back) online, shows the latency in the badge and catches up
-// (playback rate, or a jump when far behind) when it drifts. With the
-// server's DVR window it shows a seek bar to rewind the broadcast, how far
-// behind live the viewer is, and a "Go live" button.
+// stream comes (back) online, shows the latency in the badge and keeps the
+// viewer as close to live as their network allows (latency.js: a target
+// that widens after stalls and near misses and narrows when calm, reached
+// by playback rate, or a jump when far behind). With the server's DVR
+// window it shows a seek bar to rewind the broadcast, how far behind live
+// the viewer is, and a "Go live" button.
 // Everything shown is set with textContent: nothing is parsed as HTML.
+import { createLatencyTarget } from './latency.js';
+
 (function () {
   'use strict';
   const parts = location.pathname.split('/').filter(Boolean);
@@ -22,18 +26,18 @@
   const DVR_MIN_S = 30;
   const POLL_MS = 2000;
   const STALL_MS = 10000;
-  // Further behind the live edge than this, jump instead of speeding up.
-  const JUMP_BEHIND_S = 4;
-  // Catch-up: play at CATCHUP_RATE while more than CATCHUP_ABOVE_S behind
-  // hls.js's target latency (PART-HOLD-BACK), until within CATCHUP_DONE_S of
-  // it, and only with at least CATCHUP_AHEAD_S buffered ahead. The player
-  // is left where hls.js starts it when that is nearer: pulled closer to
-  // the edge than that, it stalled about every other minute on two shared
-  // cores (bench/README.md, "the stall").
-  const CATCHUP_RATE = 1.1;
-  const CATCHUP_ABOVE_S = 0.5;
-  const CATCHUP_DONE_S = 0.3;
-  const CATCHUP_AHEAD_S = 0.3;
+  // Further behind the target than this, jump instead of speeding up.
+  const JUMP_OVER_TARGET_S = 2;
+  // Seeking to less than this behind the live edge is going live, not
+  // rewinding.
+  const REWIND_S = 4;
+  // The back buffer kept for rewinding without a reload: trimmed to
+  // BACK_KEEP_S once it passes BACK_TRIM_S (see trimBackBuffer).
+  const BACK_KEEP_S = 30;
+  const BACK_TRIM_S = 60;
+  // hls.js idle this long after a playlist listed a part it has not
+  // loaded, with the buffer running out: stuck (see unstick).
+  const STUCK_MS = 150;
   // Low-latency ABR guard: a part that takes longer than this share of its
   // duration to arrive (first byte to last) means the link no longer
   // carries the level.
@@ -50,8 +54,10 @@
   const state = (window.stagePlayer = {
     channel, live: false, streamId: null, errors: [], starts: 0, session,
     latency: null, latencies: [], playing: false, waitingAfterStart: 0, jumps: 0,
-    // [time, ms behind hls.js's target latency] once a second; catch-ups started.
-    behindTarget: [], catchups: 0,
+    // [time, ms behind the target latency] once a second; catch-ups and
+    // fall-backs started; [time, target s, why] each time the target moved;
+    // back-buffer trims; times hls.js was unstuck (see unstick).
+    behindTarget: [], catchups: 0, fallbacks: 0, targets: [], target: null, trims: 0, unstuck: [],
     // hls.js's renditions ({height, bitrate}, lowest first) and its switches
     // [time, level, height]; how long each `waiting` after the start lasted (ms).
     levels: [], switches: [], waits: [], waitingSince: null,
@@ -72,6 +78,8 @@
     if (list.length > max) list.shift();
   }
   let hls = null;
+  const lat = createLatencyTarget();
+  state.targets = lat.changes;
   // The hls.js instance, for debugging (not enumerable: state is serialized).
   Object.defineProperty(state, 'hls', { get: function () { return hls; }, enumerable: false });
   let lastTime = 0;
@@ -105,45 +113,111 @@
     state.latency = Math.max(0, Math.round(ms));
     keep(state.latencies, [Date.now(), state.latency], 7200);
     badge.textContent = badgeText();
-    if (typeof hls.targetLatency === 'number' && hls.latency > 0) {
-      keep(state.behindTarget, [Date.now(), Math.round((hls.latency - hls.targetLatency) * 1000)], 7200);
+    if (hls.latency > 0) {
+      keep(state.behindTarget, [Date.now(), Math.round((hls.latency - lat.target()) * 1000)], 7200);
     }
     // Far behind (a long stall, a background tab): jump to the live edge;
-    // smaller drifts are caught up by catchUp's playback rate. Not when the
+    // smaller drifts are caught up by steer's playback rate. Not when the
     // viewer rewound on purpose.
     const edge = hls.liveSyncPosition;
-    if (!state.rewound && edge && hls.latency > JUMP_BEHIND_S && edge > video.currentTime) {
+    if (!state.rewound && edge && hls.latency > lat.target() + JUMP_OVER_TARGET_S && edge > video.currentTime) {
       jumpTo(edge);
       state.jumps += 1;
     }
   }
   setInterval(measure, 1000);
 
+  function ahead() {
+    const b = video.buffered;
+    for (let i = 0; i < b.length; i++) {
+      if (b.start(i) <= video.currentTime + 0.05 && video.currentTime < b.end(i)) return b.end(i) - video.currentTime;
+    }
+    return 0;
+  }
+
   // hls.js changes the playback rate only with more than a second buffered,
   // which a low-latency stream held three parts behind the edge never has,
-  // so a player that started late (or stalled) would stay late. The page
-  // catches up itself, a little faster until it is back at the target.
-  function catchUp() {
+  // and its target is fixed. The page steers instead: it samples how much
+  // is buffered ahead (latency.js widens the target on near misses and
+  // narrows it when calm), hands hls.js the target (so its live sync
+  // position agrees) and plays a little faster or slower toward it.
+  function steer() {
     if (!hls || state.vod || video.paused) return;
     if (state.rewound) {
       if (video.playbackRate !== 1) video.playbackRate = 1;
       return;
     }
-    const target = hls.targetLatency;
     const latency = hls.latency;
-    if (typeof target !== 'number' || !(latency > 0)) return;
-    const b = video.buffered;
-    const ahead = b.length ? b.end(b.length - 1) - video.currentTime : 0;
-    const behind = latency - target;
-    const fast = video.playbackRate > 1;
-    const want = ahead > CATCHUP_AHEAD_S && behind > (fast ? CATCHUP_DONE_S : CATCHUP_ABOVE_S);
-    const rate = want ? CATCHUP_RATE : 1;
+    if (!(latency > 0) || video.readyState < 3) return;
+    const a = ahead();
+    const target = lat.sample(Date.now(), a);
+    if (state.target === null || Math.abs(target - state.target) >= 0.01) {
+      state.target = +target.toFixed(3);
+      hls.targetLatency = target;
+    }
+    const rate = lat.rate(latency, a);
     if (video.playbackRate !== rate) {
       if (rate > 1) state.catchups += 1;
+      if (rate < 1) state.fallbacks += 1;
       video.playbackRate = rate;
     }
   }
-  video.addEventListener('timeupdate', catchUp);
+  video.addEventListener('timeupdate', steer);
+
+  // The back buffer, trimmed by the page rather than by hls.js: hls.js's
+  // own trim (backBufferLength) runs as the playhead enters each segment,
+  // usually while a part of that segment is loading, and when the removal
+  // finishes between that part's load and its append, hls.js forgets the
+  // segment's earlier parts; at the next segment boundary it then waits,
+  // loading nothing, until the server stops listing that segment's parts:
+  // a 2-4 s stall (bench/README.md, "the stall, found"). The page trims
+  // right after the newest listed part is buffered, when no part can be
+  // loading until the next playlist reload.
+  function trimBackBuffer(data) {
+    const details = hls && hls.latestLevelDetails;
+    const list = details && details.partList;
+    const last = list && list[list.length - 1];
+    if (!data.part || !last || last.index !== data.part.index || last.fragment.sn !== data.frag.sn) return;
+    const b = video.buffered;
+    if (!b.length || video.currentTime - b.start(0) < BACK_TRIM_S) return;
+    state.trims += 1;
+    hls.trigger(window.Hls.Events.BUFFER_FLUSHING, {
+      startOffset: 0, endOffset: video.currentTime - BACK_KEEP_S, type: null,
+    });
+  }
+
+  // A watchdog for the other way hls.js 1.7 can forget parts it buffered
+  // (seen at start-up, when a segment completes while its first parts are
+  // being appended): its fragment tracker calls the segment buffered while
+  // its part list says a part is missing, so it loads neither and idles.
+  // When a listed part after the buffer's end has gone unrequested for
+  // STUCK_MS while the buffer runs low, the page tells hls.js to forget
+  // that segment (it then loads the segment's parts again from its first
+  // independent one). Uses hls.js internals, checked before use;
+  // `stagePlayer.unstuck` records each time.
+  let levelAt = 0;
+  let loadingAt = 0;
+  function unstick() {
+    if (!hls || state.vod || state.rewound || video.paused || loadingAt > levelAt) return;
+    const sc = hls.streamController;
+    const tracker = sc && sc.fragmentTracker;
+    const details = hls.latestLevelDetails;
+    if (!tracker || typeof tracker.removeFragment !== 'function' || !details || !details.live) return;
+    const now = Date.now();
+    const a = ahead();
+    if (now - levelAt < STUCK_MS || a > lat.target()) return;
+    const end = video.currentTime + a;
+    const list = details.partList || [];
+    const waiting = list.some(function (p) { return p.start >= end - 0.02 && !p.loaded; });
+    if (!waiting) return;
+    const frags = details.fragments.concat(details.fragmentHint ? [details.fragmentHint] : []);
+    const frag = frags.find(function (f) { return f && f.start <= end - 0.01 && end - 0.01 < f.end; });
+    if (!frag) return;
+    keep(state.unstuck, [now, frag.sn, +a.toFixed(3)], 100);
+    tracker.removeFragment(frag);
+    levelAt = now;
+  }
+  setInterval(unstick, 100);
 
   // hls.js estimates bandwidth with averages over seconds and abandons a
   // load only once half a part has passed and the rest would outlast the
@@ -181,7 +255,7 @@
   video.addEventListener('seeking', function () {
     if (ownSeek || !hls || state.vod) return;
     const edge = hls.liveSyncPosition;
-    state.rewound = !!edge && edge - video.currentTime > JUMP_BEHIND_S;
+    state.rewound = !!edge && edge - video.currentTime > REWIND_S;
   });
 
   const clock = window.stageCards ? window.stageCards.clock : function (x) { return Math.round(x) + ' s'; };
@@ -210,7 +284,7 @@
     dragging = false;
     if (!hls) return;
     const behind = -Number(seekEl.value);
-    if (behind <= JUMP_BEHIND_S) { goLive(); return; }
+    if (behind <= REWIND_S) { goLive(); return; }
     state.rewound = true;
     video.currentTime = hls.liveSyncPosition - behind;
     const p = video.play();
@@ -231,6 +305,16 @@
     state.rewound = false;
     video.removeAttribute('src');
     state.streamId = null;
+  }
+
+  // Playlist loads: a blocking reload waits up to three part targets; past
+  // maxLoadMs it is retried, and errors are retried 6 times with back-off.
+  function loadPolicy(maxLoadMs) {
+    return {
+      maxTimeToFirstByteMs: maxLoadMs / 2, maxLoadTimeMs: maxLoadMs,
+      timeoutRetry: { maxNumRetry: 6, retryDelayMs: 0, maxRetryDelayMs: 0 },
+      errorRetry: { maxNumRetry: 6, retryDelayMs: 1000, maxRetryDelayMs: 8000 },
+    };
   }
 
   // Members-only streams: hls.js sends the newest playback token with every
@@ -284,14 +368,23 @@
       hls = new window.Hls({
         debug: hlsLog,
         lowLatencyMode: true,
-        // The page does the catching up (catchUp above); hls.js's own would
-        // set the rate back to 1 on every timeupdate.
+        // The page steers the latency (steer above); hls.js's own catch-up
+        // would set the rate back to 1 on every timeupdate, and its own
+        // widening after a stall (1 s each) is latency.js's job.
         maxLiveSyncPlaybackRate: 1,
-        backBufferLength: 30,
-        manifestLoadingMaxRetry: 6,
-        levelLoadingMaxRetry: 6,
+        liveSyncOnStallIncrease: 0,
+        // The page trims the back buffer itself (trimBackBuffer above).
+        backBufferLength: Infinity,
+        manifestLoadPolicy: { default: loadPolicy(20000) },
+        playlistLoadPolicy: { default: loadPolicy(20000) },
         xhrSetup: xhrSetup,
       });
+      hls.on(window.Hls.Events.LEVEL_UPDATED, function (_e, data) {
+        const d = data.details;
+        lat.setBase(d.partHoldBack || d.holdBack || 0);
+      });
+      hls.on(window.Hls.Events.LEVEL_LOADED, function () { levelAt = Date.now(); });
+      hls.on(window.Hls.Events.FRAG_LOADING, function () { loadingAt = Date.now(); });
       hls.on(window.Hls.Events.MANIFEST_PARSED, function (_e, data) {
         state.levels = data.levels.map(function (l) { return { height: l.height, bitrate: l.bitrate }; });
       });
@@ -308,6 +401,7 @@
           waitMs: Math.round(l.first - l.start), loadMs: Math.round(l.end - l.first),
           bufferedMs: Math.round(Date.now() - l.end),
         }, 12);
+        trimBackBuffer(data);
       });
       hls.on(window.Hls.Events.LEVEL_SWITCHED, function (_e, data) {
         const l = hls.levels[data.level];
@@ -337,8 +431,11 @@
 
   function waitOver() {
     if (state.waitingSince === null) return;
-    keep(state.waits, Date.now() - state.waitingSince, 1000);
+    const ms = Date.now() - state.waitingSince;
+    keep(state.waits, ms, 1000);
     state.waitingSince = null;
+    // A stall at the live edge: sit further back from now on.
+    if (hls && !state.vod && !state.rewound) lat.stalled(Date.now(), ms);
   }
   video.addEventListener('timeupdate', function () {
     if (video.currentTime !== lastTime) {

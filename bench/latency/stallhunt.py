@@ -8,7 +8,7 @@ bench/out/stallhunt-*.jsonl.
 
 usage: bench/latency/stallhunt.py [--seconds 300] [--disk] [--cpu] [--page-args '?trace'] [--extra TOML]
 """
-import argparse, json, os, subprocess, sys, tempfile, time
+import argparse, json, os, signal, subprocess, sys, tempfile, time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 from common import ROOT, StreamStage, stop  # noqa: E402
@@ -41,9 +41,10 @@ def main():
                                 "-c", "copy", "-f", "flv", ss.rtmp_url(ss.keys[0])], stdin=subprocess.DEVNULL)
         if a.disk:
             big = os.path.join(work, "big.bin")
-            hogs.append(subprocess.Popen(["bash", "-c", f"while true; do dd if=/dev/zero of={big} bs=1M count=5000 status=none; rm -f {big}; done"]))
+            hogs.append(subprocess.Popen(["bash", "-c", f"while true; do dd if=/dev/zero of={big} bs=1M count=5000 status=none; rm -f {big}; done"],
+                                         start_new_session=True))
         if a.cpu:
-            hogs.append(subprocess.Popen(["bash", "-c", "while true; do :; done"]))
+            hogs.append(subprocess.Popen(["bash", "-c", "while true; do :; done"], start_new_session=True))
         time.sleep(4)
         os.makedirs(os.path.join(ROOT, "bench", "out"), exist_ok=True)
         out = os.path.join(ROOT, "bench", "out", f"stallhunt-{int(time.time())}.jsonl")
@@ -51,13 +52,19 @@ def main():
             subprocess.run(["node", os.path.join(ROOT, "bench", "latency", "trace.mjs"),
                             f"http://127.0.0.1:{ss.http}/watch/hunt{a.page_args}", str(a.seconds)],
                            stdout=fo, cwd=ROOT, timeout=a.seconds + 120)
-        stop(hogs + [pub])
         for h in hogs:
-            if h.args[0] == "bash":
-                subprocess.run(["pkill", "-f", "dd if=/dev/zero of=" + work])
+            os.killpg(h.pid, signal.SIGKILL)
+            h.wait()
+        stop([pub])
+        big = os.path.join(work, "big.bin")
+        if os.path.exists(big):
+            os.remove(big)
     lines = [json.loads(l) for l in open(out) if l.strip()]
     waits = [l for l in lines if l.get("k") == "video" and l.get("ev") == "waiting"]
-    print(f"trace: {out}; {len(waits)} waiting events")
+    print(f"trace: {out}; {len(waits)} waiting events; logs in {work}")
+    for line in open(os.path.join(work, "packagerd.log")):
+        if "slow" in line:
+            print("packagerd:", line.strip()[:300])
     for w in waits:
         t = w["t"]
         print(f"--- waiting at {t} cur {w['cur']} buffered {w['buffered']}")

@@ -12,6 +12,7 @@
 //   {t, k: 'video', ev, cur, buffered}  waiting / playing / stalled / seeking
 //   {t, k: 'media', ...}     Chrome DevTools Protocol `Media` domain: the
 //        player's own events, property changes and messages (its pipeline)
+//   {t, k: 'log', level, msg} hls.js's own log, every line
 //   {t, k: 'row', ...}       every 250 ms: latency, target, rate, buffer ahead
 // Extra Chromium flags can follow after `--`.
 import { launch } from '../../tests/e2e/browser/chromium.mjs';
@@ -52,6 +53,20 @@ await page.addInitScript(() => {
     wrap('appendBuffer');
     wrap('remove');
   }
+  // hls.js's own log (every line), through its `debug` option.
+  let H;
+  Object.defineProperty(window, 'Hls', {
+    configurable: true,
+    get() { return H; },
+    set(v) {
+      H = class extends v {
+        constructor(cfg) {
+          const line = (level) => (...a) => push({ k: 'log', level, msg: a.map(String).join(' ').slice(0, 400) });
+          super(Object.assign({}, cfg, { debug: { trace() {}, debug() {}, log: line('log'), info: line('info'), warn: line('warn'), error: line('error') } }));
+        }
+      };
+    },
+  });
   let last = performance.now();
   setInterval(() => {
     const now = performance.now();
@@ -93,9 +108,46 @@ while (Date.now() < end) {
           T.push({ t: Date.now(), k: 'hls', ev, sn: f.sn, part: part.index, type: d.type, level: d.level,
             bytes: d.data && d.data.byteLength, start: d.startOffset, end: d.endOffset,
             details: typeof d.details === 'string' ? d.details : undefined, fatal: d.fatal,
+            // Playlist loads: what was asked (msn, part) and what came back
+            // (last segment, its last part).
+            ask: ev === E.LEVEL_LOADED && d.details && d.details.url ? (d.details.url.match(/_HLS_msn=\d+(&_HLS_part=\d+)?/) || [''])[0] : undefined,
+            got: ev === E.LEVEL_LOADED && d.details ? [d.details.endSN, d.details.partList ? d.details.partList[d.details.partList.length - 1].index : null, Math.round((d.stats && d.stats.loading) ? d.stats.loading.end - d.stats.loading.start : -1)] : undefined,
             stats: ev === E.FRAG_LOADED && (part.stats || f.stats) ? (() => { const l = (part.stats || f.stats).loading; return [Math.round(l.first - l.start), Math.round(l.end - l.first)]; })() : undefined });
         });
       }
+      // After each playlist load that left hls.js idle: what its stream
+      // controller would load next, and why not (its internals; for
+      // debugging only).
+      // Every playlist load: its parts, segment by segment, with the
+      // ones hls.js counts as loaded ('sn:count/loaded').
+      h.on(E.LEVEL_LOADED, (_e, d) => {
+        const pl = (d.details && d.details.partList) || [];
+        const segs = [];
+        for (const p of pl) {
+          const last = segs[segs.length - 1];
+          if (!last || last[0] !== p.fragment.sn) segs.push([p.fragment.sn, 0, 0, p.index]);
+          const s = segs[segs.length - 1];
+          s[1] += 1; s[2] += p.loaded ? 1 : 0;
+        }
+        T.push({ t: Date.now(), k: 'parts', skip: d.details && d.details.skippedSegments, list: segs.map((s) => s[0] + ':' + s[1] + '/' + s[2] + (s[3] ? '@' + s[3] : '')).join(' ') });
+      });
+      h.on(E.LEVEL_LOADED, () => setTimeout(() => {
+        const sc = h.streamController;
+        if (!sc) { T.push({ t: Date.now(), k: 'probe', err: 'no streamController: ' + Object.keys(h).join(',') }); return; }
+        if (sc.state !== 'IDLE') return;
+        try {
+          const d = sc.getLevelDetails();
+          const bi = sc.getMainFwdBufferInfo();
+          const f = d && bi ? sc.getNextFragment(bi.end, d) : null;
+          const pl = (d && d.partList) || [];
+          T.push({ t: Date.now(), k: 'probe', lp: sc.loadingParts, end: bi && +bi.end.toFixed(3), len: bi && +bi.len.toFixed(3),
+            f: f && [f.sn, +f.start.toFixed(3), +f.end.toFixed(3), !!f.url, sc.fragmentTracker.getState(f)],
+            np: f ? sc.getNextPart(pl, f, bi.end) : null,
+            hint: d && d.fragmentHint ? [d.fragmentHint.sn, pl.length ? d.fragmentHint === pl[pl.length - 1].fragment : null] : null,
+            prev: sc.fragPrevious ? [sc.fragPrevious.sn, sc.fragmentTracker.getState(sc.fragPrevious)] : null,
+            parts: pl.slice(-12).map((p) => [p.fragment.sn, p.index, p.loaded ? 1 : 0, p.fragment === f ? 1 : 0, +p.start.toFixed(3)]) });
+        } catch (e) { T.push({ t: Date.now(), k: 'probe', err: String(e) }); }
+      }, 0));
       for (const ev of ['waiting', 'playing', 'stalled', 'seeking', 'seeked', 'ratechange']) {
         v.addEventListener(ev, () => T.push({ t: Date.now(), k: 'video', ev, cur: +v.currentTime.toFixed(3), rate: v.playbackRate, buffered: ranges(v.buffered) }));
       }

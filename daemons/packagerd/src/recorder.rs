@@ -304,7 +304,16 @@ impl Recorder {
                 self.limit
             )));
         }
+        let started = std::time::Instant::now();
         write_atomic(&self.spool.join(key), data)?;
+        let took = started.elapsed();
+        if took > Duration::from_millis(100) {
+            tracing::warn!(
+                key,
+                took_ms = took.as_millis() as u64,
+                "slow recording write"
+            );
+        }
         if self.upload {
             self.queued.fetch_add(len, Ordering::Relaxed);
             self.enqueue(Job::Upload(key.to_string(), len));

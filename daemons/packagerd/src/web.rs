@@ -6,6 +6,7 @@ use axum::response::{IntoResponse, Response};
 
 const WATCH_HTML: &str = include_str!("../../../web/watch.html");
 const PLAYER_JS: &str = include_str!("../../../web/player.js");
+const LATENCY_JS: &str = include_str!("../../../web/latency.js");
 const INDEX_HTML: &str = include_str!("../../../web/index.html");
 const CARDS_JS: &str = include_str!("../../../web/cards.js");
 const PLAYER_CSS: &str = include_str!("../../../web/player.css");
@@ -26,6 +27,7 @@ fn builtin(name: &str) -> Option<&'static [u8]> {
     Some(match name {
         "watch.html" => WATCH_HTML.as_bytes(),
         "player.js" => PLAYER_JS.as_bytes(),
+        "latency.js" => LATENCY_JS.as_bytes(),
         "player.css" => PLAYER_CSS.as_bytes(),
         "index.html" => INDEX_HTML.as_bytes(),
         "cards.js" => CARDS_JS.as_bytes(),

@@ -1,0 +1,112 @@
+// How far behind the live edge the player aims to sit: as close as the
+// network allows. Pure logic (no DOM, no clock of its own): the player page
+// feeds it what it sees and asks for the target and the playback rate, so it
+// is unit-tested in Node (web/latency.test.mjs).
+//
+// The target starts a hair above PART-HOLD-BACK (the closest the server
+// says a player may sit). Trouble widens it at once: a stall by its length
+// (at least STALL_STEP), a near miss (the buffer ahead of the playhead fell
+// under LOW_WATER) by NEAR_MISS_STEP. Calm narrows it slowly: after CALM_MS
+// with neither, NARROW_STEP every NARROW_MS, back down to the base. It
+// never goes past MAX.
+
+/** Tunables, in seconds unless named _MS. */
+export const DEFAULTS = Object.freeze({
+  // Above PART-HOLD-BACK even when calm: a part's transfer and append.
+  MARGIN: 0.05,
+  MAX: 3.0,
+  STALL_STEP: 0.5,
+  LOW_WATER: 0.2,
+  NEAR_MISS_STEP: 0.2,
+  // A near miss widens at most this often (one dip is many samples).
+  WIDEN_MS: 2000,
+  CALM_MS: 15000,
+  NARROW_STEP: 0.1,
+  NARROW_MS: 4000,
+  // Playback rate: catch up (faster) when more than CATCH_UP behind the
+  // target, until within SETTLED; fall back (slower) when more than
+  // FALL_BACK ahead of it, until within SETTLED; never catch up with less
+  // than MIN_AHEAD buffered.
+  CATCH_UP: 0.15,
+  FALL_BACK: 0.1,
+  SETTLED: 0.03,
+  MIN_AHEAD: 0.3,
+  FAST: 1.1,
+  SLOW: 0.9,
+});
+
+/**
+ * A target controller. `base` is PART-HOLD-BACK in seconds (set later
+ * with `setBase` when the playlist is known).
+ */
+export function createLatencyTarget(base = 0, options = {}) {
+  const o = Object.assign({}, DEFAULTS, options);
+  let cushion = 0;
+  let lastTrouble = -Infinity;
+  let lastWiden = -Infinity;
+  let lastNarrow = -Infinity;
+  // The rate decided last: hysteresis between catching up and settling.
+  let rate = 1;
+  // Why the target moved, newest last: [ms, target s, reason].
+  const changes = [];
+  const target = () => Math.min(o.MAX, base + o.MARGIN + cushion);
+  const note = (now, why) => {
+    changes.push([now, +target().toFixed(3), why]);
+    if (changes.length > 200) changes.shift();
+  };
+
+  return {
+    /** PART-HOLD-BACK (s), from the playlist. */
+    setBase(b) {
+      if (b > 0 && b !== base) base = b;
+    },
+    /** Seconds behind the live edge to aim for. */
+    target,
+    /** What the network has added to the base (s). */
+    cushion: () => cushion,
+    /** [ms, target, reason] for each change. */
+    changes,
+    /** Playback stalled for `ms` (it has resumed). */
+    stalled(now, ms) {
+      cushion = Math.min(o.MAX, cushion + Math.max(o.STALL_STEP, ms / 1000));
+      lastTrouble = lastWiden = now;
+      note(now, 'stall ' + Math.round(ms) + ' ms');
+    },
+    /**
+     * What is buffered ahead of the playhead (s), sampled while playing
+     * at the live edge. Returns the target.
+     */
+    sample(now, ahead) {
+      if (ahead < o.LOW_WATER) {
+        lastTrouble = now;
+        if (now - lastWiden >= o.WIDEN_MS && base + o.MARGIN + cushion < o.MAX) {
+          cushion = Math.min(o.MAX, cushion + o.NEAR_MISS_STEP);
+          lastWiden = now;
+          note(now, 'near miss ' + ahead.toFixed(3) + ' s ahead');
+        }
+      } else if (cushion > 0 && now - lastTrouble >= o.CALM_MS && now - lastNarrow >= o.NARROW_MS) {
+        cushion = Math.max(0, cushion - o.NARROW_STEP);
+        lastNarrow = now;
+        note(now, 'calm');
+      }
+      return target();
+    },
+    /**
+     * The playback rate that moves a player `latency` s behind the edge,
+     * with `ahead` s buffered, toward the target.
+     */
+    rate(latency, ahead) {
+      const off = latency - target();
+      if (rate > 1) {
+        rate = off > o.SETTLED && ahead > o.MIN_AHEAD ? o.FAST : 1;
+      } else if (rate < 1) {
+        rate = off < -o.SETTLED ? o.SLOW : 1;
+      } else if (off > o.CATCH_UP && ahead > o.MIN_AHEAD) {
+        rate = o.FAST;
+      } else if (off < -o.FALL_BACK) {
+        rate = o.SLOW;
+      }
+      return rate;
+    },
+  };
+}
