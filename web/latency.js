@@ -14,23 +14,29 @@
 export const DEFAULTS = Object.freeze({
   // Above PART-HOLD-BACK even when calm: a part's transfer and append.
   MARGIN: 0.05,
+  // With a ladder: room for one switch down (the lower rung's init
+  // segment and an independent part) before the buffer runs out.
+  LADDER_MARGIN: 0.35,
   MAX: 3.0,
   STALL_STEP: 0.5,
-  LOW_WATER: 0.2,
+  LOW_WATER: 0.3,
   NEAR_MISS_STEP: 0.2,
   // A near miss widens at most this often (one dip is many samples).
-  WIDEN_MS: 2000,
-  CALM_MS: 15000,
+  WIDEN_MS: 1000,
+  CALM_MS: 30000,
   NARROW_STEP: 0.1,
-  NARROW_MS: 4000,
+  NARROW_MS: 3000,
   // Playback rate: catch up (faster) when more than CATCH_UP behind the
   // target, until within SETTLED; fall back (slower) when more than
-  // FALL_BACK ahead of it, until within SETTLED; never catch up with less
-  // than MIN_AHEAD buffered.
+  // FALL_BACK ahead of it, until within SETTLED. Catch up only while the
+  // buffer itself holds AHEAD_SHARE of the target (and MIN_AHEAD): a
+  // player behind the edge because the network delivers late has nothing
+  // to catch up with, and speeding up would only drain it.
   CATCH_UP: 0.15,
   FALL_BACK: 0.1,
   SETTLED: 0.03,
   MIN_AHEAD: 0.3,
+  AHEAD_SHARE: 0.8,
   FAST: 1.1,
   SLOW: 0.9,
 });
@@ -59,6 +65,10 @@ export function createLatencyTarget(base = 0, options = {}) {
     /** PART-HOLD-BACK (s), from the playlist. */
     setBase(b) {
       if (b > 0 && b !== base) base = b;
+    },
+    /** The calm margin above the base (s): more with a ladder. */
+    setMargin(m) {
+      if (m >= 0) o.MARGIN = m;
     },
     /** Seconds behind the live edge to aim for. */
     target,
@@ -97,11 +107,12 @@ export function createLatencyTarget(base = 0, options = {}) {
      */
     rate(latency, ahead) {
       const off = latency - target();
+      const full = ahead > Math.max(o.MIN_AHEAD, o.AHEAD_SHARE * target());
       if (rate > 1) {
-        rate = off > o.SETTLED && ahead > o.MIN_AHEAD ? o.FAST : 1;
+        rate = off > o.SETTLED && full ? o.FAST : 1;
       } else if (rate < 1) {
         rate = off < -o.SETTLED ? o.SLOW : 1;
-      } else if (off > o.CATCH_UP && ahead > o.MIN_AHEAD) {
+      } else if (off > o.CATCH_UP && full) {
         rate = o.FAST;
       } else if (off < -o.FALL_BACK) {
         rate = o.SLOW;

@@ -61,3 +61,11 @@ test('the rate catches up and falls back with hysteresis, and never catches up o
   assert.equal(t.rate(goal - 0.05, 0.6), D.SLOW, 'keeps going until settled');
   assert.equal(t.rate(goal - 0.01, 0.6), 1);
 });
+
+test('a ladder keeps room for a switch down', () => {
+  const t = createLatencyTarget(0.6);
+  t.setMargin(D.LADDER_MARGIN);
+  close(t.target(), 0.6 + D.LADDER_MARGIN);
+  t.setMargin(D.MARGIN);
+  close(t.target(), 0.6 + D.MARGIN);
+});

@@ -7,7 +7,7 @@
 // window it shows a seek bar to rewind the broadcast, how far behind live
 // the viewer is, and a "Go live" button.
 // Everything shown is set with textContent: nothing is parsed as HTML.
-import { createLatencyTarget } from './latency.js';
+import { createLatencyTarget, DEFAULTS as LATENCY } from './latency.js';
 
 (function () {
   'use strict';
@@ -37,7 +37,7 @@ import { createLatencyTarget } from './latency.js';
   const BACK_TRIM_S = 60;
   // hls.js idle this long after a playlist listed a part it has not
   // loaded, with the buffer running out: stuck (see unstick).
-  const STUCK_MS = 150;
+  const STUCK_MS = 250;
   // Low-latency ABR guard: a part that takes longer than this share of its
   // duration to arrive (first byte to last) means the link no longer
   // carries the level.
@@ -57,7 +57,7 @@ import { createLatencyTarget } from './latency.js';
     // [time, ms behind the target latency] once a second; catch-ups and
     // fall-backs started; [time, target s, why] each time the target moved;
     // back-buffer trims; times hls.js was unstuck (see unstick).
-    behindTarget: [], catchups: 0, fallbacks: 0, targets: [], target: null, trims: 0, unstuck: [],
+    behindTarget: [], catchups: 0, fallbacks: 0, prefetches: 0, prefetchHits: 0, targets: [], target: null, trims: 0, unstuck: [],
     // hls.js's renditions ({height, bitrate}, lowest first) and its switches
     // [time, level, height]; how long each `waiting` after the start lasted (ms).
     levels: [], switches: [], waits: [], waitingSince: null,
@@ -186,38 +186,55 @@ import { createLatencyTarget } from './latency.js';
     });
   }
 
-  // A watchdog for the other way hls.js 1.7 can forget parts it buffered
+  // A watchdog for the other ways hls.js 1.7 forgets parts it buffered
   // (seen at start-up, when a segment completes while its first parts are
-  // being appended): its fragment tracker calls the segment buffered while
-  // its part list says a part is missing, so it loads neither and idles.
-  // When a listed part after the buffer's end has gone unrequested for
-  // STUCK_MS while the buffer runs low, the page tells hls.js to forget
-  // that segment (it then loads the segment's parts again from its first
-  // independent one). Uses hls.js internals, checked before use;
-  // `stagePlayer.unstuck` records each time.
-  let levelAt = 0;
-  let loadingAt = 0;
+  // being appended, and around ABR switches): its fragment tracker calls
+  // the segment at the buffer's end complete while its part list says a
+  // part of it is missing, so it loads neither that part nor the next and
+  // idles. When hls.js has loaded nothing for STUCK_MS while a part after
+  // the buffer's end is listed, less than the target is buffered, and the
+  // segment there is the one it calls complete, the page tells hls.js to forget that segment (it then loads
+  // its parts again from the first independent one, then the next).
+  // Uses hls.js internals, checked before use; `stagePlayer.unstuck`
+  // records each time ([when, sn, s buffered ahead]).
+  // Loads in flight (level/sn.part → since when); one that never reported
+  // back (aborted by a level switch) stops counting after 3 s.
+  const loading = new Map();
+  let idleSince = 0;
+  const loadKey = function (data) {
+    return [data.frag.level, data.frag.sn, data.part ? data.part.index : -1];
+  };
+  function busy(now) {
+    let any = false;
+    loading.forEach(function (since, key) {
+      if (now - since > 3000) loading.delete(key); else any = true;
+    });
+    return any;
+  }
+  let seen = null;
   function unstick() {
-    if (!hls || state.vod || state.rewound || video.paused || loadingAt > levelAt) return;
+    if (!hls || busy(Date.now()) || state.vod || state.rewound || video.paused) return;
     const sc = hls.streamController;
     const tracker = sc && sc.fragmentTracker;
     const details = hls.latestLevelDetails;
-    if (!tracker || typeof tracker.removeFragment !== 'function' || !details || !details.live) return;
-    const now = Date.now();
+    if (!tracker || typeof tracker.removeFragment !== 'function' || typeof tracker.getState !== 'function' ||
+        !details || !details.live) return;
     const a = ahead();
-    if (now - levelAt < STUCK_MS || a > lat.target()) return;
+    if (a > lat.target()) return;
     const end = video.currentTime + a;
-    const list = details.partList || [];
-    const waiting = list.some(function (p) { return p.start >= end - 0.02 && !p.loaded; });
-    if (!waiting) return;
-    const frags = details.fragments.concat(details.fragmentHint ? [details.fragmentHint] : []);
-    const frag = frags.find(function (f) { return f && f.start <= end - 0.01 && end - 0.01 < f.end; });
-    if (!frag) return;
-    keep(state.unstuck, [now, frag.sn, +a.toFixed(3)], 100);
+    const next = (details.partList || []).find(function (p) { return p.start >= end - 0.02 && !p.loaded; });
+    if (!next) { seen = null; return; }
+    const now = Date.now();
+    const key = next.fragment.sn + '.' + next.index;
+    if (!seen || seen.key !== key) { seen = { key: key, at: now }; return; }
+    if (now - Math.max(seen.at, idleSince) < STUCK_MS) return;
+    const frag = details.fragments.find(function (f) { return f && f.start <= end - 0.01 && end - 0.01 < f.end; });
+    if (!frag || tracker.getState(frag) !== 'OK') return;
+    keep(state.unstuck, [now, frag.sn, +(end - video.currentTime).toFixed(3)], 100);
     tracker.removeFragment(frag);
-    levelAt = now;
+    seen = null;
   }
-  setInterval(unstick, 100);
+  setInterval(unstick, 50);
 
   // hls.js estimates bandwidth with averages over seconds and abandons a
   // load only once half a part has passed and the rest would outlast the
@@ -229,17 +246,86 @@ import { createLatencyTarget } from './latency.js';
   // that fits at once. Going back up is left to hls.js.
   function abrGuard(data) {
     if (!hls || !data.part || !hls.autoLevelEnabled) return;
-    const st = data.part.stats;
-    const ms = st.loading.end - st.loading.first;
-    if (!(st.loaded > 0) || !(ms > 0) || !(data.part.duration > 0)) return;
-    if (ms < SLOW_PART_SHARE * data.part.duration * 1000) return;
-    const rate = (st.loaded * 8 * 1000) / ms;
+    const t = transfer(data.part);
+    if (!t || !(data.part.duration > 0)) return;
+    if (t.ms < SLOW_PART_SHARE * data.part.duration * 1000) return;
+    const rate = t.bps;
     let fit = 0;
     hls.levels.forEach(function (l, i) { if (l.bitrate <= SAFE_RATE_SHARE * rate) fit = i; });
     if (fit >= data.frag.level) return;
     state.abrResets += 1;
     hls.bandwidthEstimate = rate;
     hls.nextLoadLevel = Math.max(fit, hls.minAutoLevel || 0);
+  }
+
+  // Preload hints. hls.js 1.7 reads EXT-X-PRELOAD-HINT but does not fetch
+  // the hinted part: it asks for each part only once a playlist lists it
+  // and the previous part is buffered, one round trip per part. Over a
+  // phone's 100-200 ms round trips that is slower than the parts play
+  // (200 ms each), and the player drains however far back it sits. The
+  // page fetches the hinted part as soon as a playlist names it (packagerd
+  // holds the request until the part exists); parts are immutable and
+  // cacheable, so hls.js's own request for it, moments later, is answered
+  // by the browser's cache (joining the fetch if it is still running).
+  // Each prefetch's transfer (first to last byte) is the link's speed,
+  // which hls.js no longer sees (transfer below). Only with one rendition:
+  // with a ladder, hls.js's ABR reads each load's own timing (and under a
+  // 1.2 Mbit/s limit, fed the prefetches' instead, it stayed on 720p and
+  // stalled), so a ladder's player relies on ABR, and pays a round trip
+  // per part.
+  // At most PREFETCHES at once: over a slow link one is still arriving
+  // when the next playlist names the next part.
+  const PREFETCHES = 3;
+  const prefetched = new Map();
+  let prefetching = 0;
+  function prefetchHint(details) {
+    if (!hls || state.vod || state.rewound || !details || !details.live || prefetching >= PREFETCHES) return;
+    if (hls.levels.length !== 1) return;
+    const hint = details.preloadHint;
+    if (!hint || hint.TYPE !== 'PART' || !hint.URI || hint['BYTERANGE-START'] !== undefined) return;
+    const url = new URL(hint.URI, details.url).href;
+    if (prefetched.has(url)) return;
+    const rec = { t0: performance.now() };
+    prefetched.set(url, rec);
+    if (prefetched.size > 30) prefetched.delete(prefetched.keys().next().value);
+    prefetching += 1;
+    state.prefetches += 1;
+    fetch(withToken(url), { headers: { 'X-Playback-Session-Id': session }, credentials: 'same-origin' })
+      .then(function (r) {
+        rec.first = performance.now();
+        rec.ok = r.ok;
+        return r.arrayBuffer();
+      })
+      .then(function (body) { rec.end = performance.now(); rec.bytes = body.byteLength; })
+      .catch(function () { rec.failed = true; })
+      .finally(function () { prefetching -= 1; });
+  }
+  // A part's transfer: {bytes, ms, bps, prefetched}, from the page's
+  // prefetch when there was one, else from hls.js's load.
+  function transfer(part) {
+    const rec = prefetched.get(part.url);
+    if (rec && rec.ok && rec.bytes > 0 && rec.end > 0) {
+      if (!rec.used) state.prefetchHits += 1;
+      rec.used = true;
+      const ms = Math.max(1, rec.end - rec.first);
+      return { bytes: rec.bytes, ms: ms, bps: (rec.bytes * 8000) / ms, prefetched: true };
+    }
+    const st = part.stats;
+    const ms = st.loading.end - st.loading.first;
+    if (!(st.loaded > 0) || !(ms > 0)) return null;
+    return { bytes: st.loaded, ms: ms, bps: (st.loaded * 8000) / ms, prefetched: false };
+  }
+
+  // With a prefetched part hls.js read it from the browser's cache, and
+  // its bandwidth estimate (sampled as the part is buffered) is the cache's
+  // speed: the page puts the link's back, an average of its prefetches'.
+  let linkBps = 0;
+  function linkEstimate(data) {
+    if (!hls || !data.part || !hls.autoLevelEnabled) return;
+    const t = transfer(data.part);
+    if (!t || !t.prefetched) return;
+    linkBps = linkBps ? 0.7 * linkBps + 0.3 * t.bps : t.bps;
+    hls.bandwidthEstimate = linkBps;
   }
 
   // Seeks the page makes itself (catching up, going live) are not the
@@ -383,10 +469,28 @@ import { createLatencyTarget } from './latency.js';
         const d = data.details;
         lat.setBase(d.partHoldBack || d.holdBack || 0);
       });
-      hls.on(window.Hls.Events.LEVEL_LOADED, function () { levelAt = Date.now(); });
-      hls.on(window.Hls.Events.FRAG_LOADING, function () { loadingAt = Date.now(); });
+      hls.on(window.Hls.Events.FRAG_LOADING, function (_e, data) {
+        if (data.frag && typeof data.frag.sn === 'number') loading.set(loadKey(data).join('/'), Date.now());
+      });
+      hls.on(window.Hls.Events.LEVEL_LOADED, function (_e, data) { prefetchHint(data.details); });
+      // A load is done when it or a later part of that level is buffered
+      // (hls.js loads the parts listed at start-up as one run and reports
+      // only the last one buffered), or fails.
+      const done = function (_e, data) {
+        if (!data.frag || typeof data.frag.sn !== 'number') return;
+        const [level, sn, part] = loadKey(data);
+        loading.forEach(function (_since, key) {
+          const k = key.split('/').map(Number);
+          if (k[0] === level && (k[1] < sn || (k[1] === sn && (part < 0 || k[2] <= part)))) loading.delete(key);
+        });
+        idleSince = Date.now();
+      };
+      hls.on(window.Hls.Events.FRAG_BUFFERED, done);
+      hls.on(window.Hls.Events.FRAG_LOAD_EMERGENCY_ABORTED, done);
+      hls.on(window.Hls.Events.ERROR, done);
       hls.on(window.Hls.Events.MANIFEST_PARSED, function (_e, data) {
         state.levels = data.levels.map(function (l) { return { height: l.height, bitrate: l.bitrate }; });
+        lat.setMargin(data.levels.length > 1 ? LATENCY.LADDER_MARGIN : LATENCY.MARGIN);
       });
       hls.on(window.Hls.Events.FRAG_LOADED, function (_e, data) {
         if (state.rewound) state.dvrLoads += 1;
@@ -402,6 +506,7 @@ import { createLatencyTarget } from './latency.js';
           bufferedMs: Math.round(Date.now() - l.end),
         }, 12);
         trimBackBuffer(data);
+        linkEstimate(data);
       });
       hls.on(window.Hls.Events.LEVEL_SWITCHED, function (_e, data) {
         const l = hls.levels[data.level];

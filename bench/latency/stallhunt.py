@@ -14,13 +14,13 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 from common import ROOT, StreamStage, stop  # noqa: E402
 
 
-def clip(path):
+def clip(path, kbps):
     if os.path.exists(path):
         return
     subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=640x360:rate=30",
                     "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000", "-ac", "2", "-t", "10",
                     "-c:v", "libx264", "-pix_fmt", "yuv420p", "-sc_threshold", "0", "-preset", "ultrafast",
-                    "-profile:v", "baseline", "-g", "60", "-bf", "0", "-b:v", "1500k", "-c:a", "aac", "-b:a", "96k",
+                    "-profile:v", "baseline", "-g", "60", "-bf", "0", "-b:v", f"{kbps}k", "-c:a", "aac", "-b:a", "96k",
                     "-f", "flv", path], check=True)
 
 
@@ -31,10 +31,12 @@ def main():
     ap.add_argument("--cpu", action="store_true")
     ap.add_argument("--page-args", default="?trace")
     ap.add_argument("--extra", default="")
+    ap.add_argument("--profile", default="", help="play through stage-impair with this profile (clean, wifi, 4g, bad)")
+    ap.add_argument("--kbps", type=int, default=1500)
     a = ap.parse_args()
     work = tempfile.mkdtemp(prefix="stage-stallhunt-")
     f = os.path.join(work, "loop.flv")
-    clip(f)
+    clip(f, a.kbps)
     hogs = []
     with StreamStage(work, ["hunt"], a.extra) as ss:
         pub = subprocess.Popen(["ffmpeg", "-hide_banner", "-loglevel", "error", "-re", "-stream_loop", "-1", "-i", f,
@@ -45,12 +47,18 @@ def main():
                                          start_new_session=True))
         if a.cpu:
             hogs.append(subprocess.Popen(["bash", "-c", "while true; do :; done"], start_new_session=True))
+        port = ss.http
+        if a.profile:
+            hogs.append(subprocess.Popen([os.path.join(ROOT, "target", "release", "stage-impair"), "--upstream",
+                                          f"127.0.0.1:{ss.http}", "--profile", a.profile],
+                                         stdout=subprocess.PIPE, text=True, start_new_session=True))
+            port = int(hogs[-1].stdout.readline().split(":")[-1])
         time.sleep(4)
         os.makedirs(os.path.join(ROOT, "bench", "out"), exist_ok=True)
         out = os.path.join(ROOT, "bench", "out", f"stallhunt-{int(time.time())}.jsonl")
         with open(out, "w") as fo:
             subprocess.run(["node", os.path.join(ROOT, "bench", "latency", "trace.mjs"),
-                            f"http://127.0.0.1:{ss.http}/watch/hunt{a.page_args}", str(a.seconds)],
+                            f"http://127.0.0.1:{port}/watch/hunt{a.page_args}", str(a.seconds)],
                            stdout=fo, cwd=ROOT, timeout=a.seconds + 120)
         for h in hogs:
             os.killpg(h.pid, signal.SIGKILL)

@@ -156,7 +156,7 @@ while (Date.now() < end) {
     const events = T.splice(0);
     return { events, row: { t: Date.now(), k: 'row', lat: h.latency && +h.latency.toFixed(3), target: h.targetLatency && +h.targetLatency.toFixed(3),
       rate: v.playbackRate, cur: +v.currentTime.toFixed(3), ahead: b.length ? +(b.end(b.length - 1) - v.currentTime).toFixed(3) : 0,
-      ranges: b.length, badge: p.latency, waiting: p.waitingAfterStart } };
+      ranges: b.length, badge: p.latency, waiting: p.waitingAfterStart, unstuck: p.unstuck.length, prefetches: p.prefetches, target: p.target } };
   }, !hooked);
   if (out) {
     hooked = true;

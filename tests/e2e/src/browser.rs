@@ -42,11 +42,14 @@ fn report(player: &serde_json::Value, brief: bool) -> String {
         a[a.len().saturating_sub(n)..].to_vec()
     };
     let mut out = format!(
-        "waits {} ms; errors {}; jumps {}; catch-ups {}; switches {}; {} stalls:",
+        "waits {} ms; errors {}; jumps {}; catch-ups {}; fall-backs {}; target {} s; unstuck {}; switches {}; {} stalls:",
         player["waits"],
         player["errors"],
         player["jumps"],
         player["catchups"],
+        player["fallbacks"],
+        player["target"],
+        player["unstuck"],
         player["switches"],
         player["stalls"].as_array().map_or(0, Vec::len)
     );

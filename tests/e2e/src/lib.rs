@@ -504,6 +504,8 @@ pub struct Clip {
     /// x264 preset (ultrafast cannot make High profile).
     pub preset: &'static str,
     pub bframes: u32,
+    /// Video bit rate (kbit/s).
+    pub video_kbps: u32,
     /// Audio sample rate and channel count; None for video-only.
     pub audio: Option<(u32, u32)>,
     pub video: bool,
@@ -521,6 +523,7 @@ impl Clip {
             profile: "high",
             preset: "veryfast",
             bframes: 0,
+            video_kbps: 1500,
             audio: Some((48000, 2)),
             video: true,
             seconds: None,
@@ -537,6 +540,7 @@ impl Clip {
             profile: "baseline",
             preset: "ultrafast",
             bframes: 0,
+            video_kbps: 1500,
             audio: Some((48000, 2)),
             video: true,
             seconds: None,
@@ -584,7 +588,7 @@ impl Clip {
                 "-bf".into(),
                 self.bframes.to_string(),
             ]);
-            a.extend(["-b:v", "1500k"].map(String::from));
+            a.extend(["-b:v".into(), format!("{}k", self.video_kbps)]);
         }
         if self.audio.is_some() {
             a.extend(["-c:a", "aac", "-b:a", "96k"].map(String::from));

@@ -321,13 +321,13 @@ fn first_switch(reply: &serde_json::Value, after: i64, to: impl Fn(u64) -> bool)
 
 /// hls.js in headless Chromium plays the ladder and follows the network:
 /// under a 1.2 Mbit/s DevTools limit (20 ms latency) it switches down within
-/// 20 s, after the limit is lifted back up within 30 s. Up to the lift no
-/// `waiting` lasts over 1 s; after it, at most one `waiting` and playback
-/// goes on. (At 1.0 Mbit/s, where the lowest rung's 0.85 Mbit/s peak plus
-/// two requests per part leaves no headroom, one run in three had a
-/// `waiting` of just over 1 s. On 2026-11-24's machine about half the runs
-/// stalled once, 1.4-3.2 s, right after the first switch back up, ~0.9 s
-/// behind live: an open issue, see bench/README.md.)
+/// 20 s, after the limit is lifted back up within 30 s. Switching up never
+/// waits (the stall once seen here about a second after the first switch
+/// back up was hls.js idling on parts it had forgotten; bench/README.md,
+/// "the stall, found"). The sudden limit may cost one short wait (at most
+/// 600 ms): the part in flight at 720p takes ~0.35 s at 1.2 Mbit/s, and the
+/// switch to 360p needs its init segment and an independent part, more than
+/// the ~0.9 s a ladder's player holds (2 runs in 8 here waited ~270 ms).
 #[tokio::test]
 async fn hls_js_switches_down_under_a_link_limit_and_back_up_after_it() {
     let stack = Stack::start(Backend::Sqlite).await.unwrap();
@@ -381,14 +381,9 @@ async fn hls_js_switches_down_under_a_link_limit_and_back_up_after_it() {
         r["state"]
     );
     let before_lift = r["state"]["player"]["waits"].as_array().unwrap().clone();
-    let longest = before_lift
-        .iter()
-        .map(|w| w.as_i64().unwrap())
-        .max()
-        .unwrap_or(0);
     assert!(
-        longest <= 1000,
-        "a `waiting` of {longest} ms before the limit was lifted: {}",
+        before_lift.len() <= 1 && before_lift.iter().all(|w| w.as_i64().unwrap_or(0) <= 600),
+        "waits {before_lift:?} before the limit was lifted: {}",
         stall_report(&r["state"]["player"])
     );
     let lifted = b.throttle(0).await.unwrap();
@@ -409,9 +404,10 @@ async fn hls_js_switches_down_under_a_link_limit_and_back_up_after_it() {
         ),
     );
     let after_lift = p["waits"].as_array().unwrap().len() - before_lift.len();
-    assert!(
-        after_lift <= 1,
-        "{after_lift} `waiting`s after the limit was lifted: {}",
+    assert_eq!(
+        after_lift,
+        0,
+        "waited after the limit was lifted: {}",
         stall_report(p)
     );
     assert!(p["waitingSince"].is_null(), "still waiting: {p}");
