@@ -12,7 +12,10 @@ median/p90 of shown-at − painted-at, the two halves' medians and `waiting`
 events after playback started.
 
 usage: bench/latency/bench.py [--seconds 60] [--only streamstage|nginx] [--parts 100ms] [--recording-off]
+                              [--profile clean|wifi|4g|bad]
        bench/latency/bench.py --only streamstage --seconds 1800   (the 30-minute check)
+With --profile, both pages play through stage-impair (the e2e impairment
+proxy, target/release/stage-impair) running that network profile.
 Needs: cargo build --release --bins, ffmpeg, chromium, npm ci, and for the
 peer nginx with libnginx-mod-rtmp. Results: bench/out/latency-*.json.
 """
@@ -30,7 +33,7 @@ def painter(url, until, log):
     ff = subprocess.Popen([
         "ffmpeg", "-v", "error", "-f", "rawvideo", "-pix_fmt", "yuv420p", "-s", f"{W}x{H}", "-r", str(FPS),
         "-i", "-", "-c:v", "libx264", "-preset", "veryfast", "-tune", "zerolatency", "-g", str(FPS),
-        "-keyint_min", str(FPS), "-sc_threshold", "0", "-pix_fmt", "yuv420p", "-b:v", "1M",
+        "-keyint_min", str(FPS), "-sc_threshold", "0", "-pix_fmt", "yuv420p", "-b:v", f"{KBPS}k",
         "-f", "flv", url], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=log)
     y = bytearray([60]) * (W * H)
     uv = bytes([128]) * (W * H // 2)
@@ -68,6 +71,20 @@ def painter(url, until, log):
         stop([ff])
 
 
+PROFILE = "clean"
+KBPS = 1000
+
+
+def impaired(port):
+    """The port to play from: stage-impair in front of `port` running
+    PROFILE (started for this run), or `port` itself for clean."""
+    if PROFILE == "clean":
+        return port, None
+    p = subprocess.Popen([os.path.join(ROOT, "target", "release", "stage-impair"), "--upstream",
+                          f"127.0.0.1:{port}", "--profile", PROFILE], stdout=subprocess.PIPE, text=True)
+    return int(p.stdout.readline().split(":")[-1]), p
+
+
 def measure(page_url, seconds):
     out = subprocess.run(["node", os.path.join(ROOT, "bench", "latency", "measure.mjs"), page_url, str(seconds)],
                          capture_output=True, text=True, cwd=ROOT, timeout=seconds + 180)
@@ -87,7 +104,12 @@ def streamstage(seconds, work, part=None, record=True, dvr=None):
         t = threading.Thread(target=painter, args=(ss.rtmp_url(ss.keys[0]), until,
                                                    open(os.path.join(work, "ss-ffmpeg.err"), "w")), daemon=True)
         t.start()
-        return measure(f"http://127.0.0.1:{ss.http}/watch/lat", seconds)
+        port, proxy = impaired(ss.http)
+        try:
+            return measure(f"http://127.0.0.1:{port}/watch/lat", seconds)
+        finally:
+            if proxy:
+                stop([proxy])
 
 
 NGINX_CONF = """
@@ -156,7 +178,12 @@ def nginx_rtmp(seconds, work):
         deadline = time.time() + 30
         while not os.path.exists(os.path.join(www, "hls", "lat.m3u8")) and time.time() < deadline:
             time.sleep(0.2)
-        return measure(f"http://127.0.0.1:{http}/page.html", seconds)
+        port, proxy = impaired(http)
+        try:
+            return measure(f"http://127.0.0.1:{port}/page.html", seconds)
+        finally:
+            if proxy:
+                stop([proxy])
     finally:
         stop([master])
 
@@ -170,7 +197,12 @@ def main():
                     help="also run StreamStage with recording off (recording is on by default)")
     ap.add_argument("--dvr-off", action="store_true",
                     help="also run StreamStage recording without the DVR window")
+    ap.add_argument("--profile", default="clean", choices=["clean", "wifi", "4g", "bad"],
+                    help="network between the browser and the servers (stage-impair)")
+    ap.add_argument("--kbps", type=int, default=1000, help="the painter's video bit rate")
     a = ap.parse_args()
+    global PROFILE, KBPS
+    PROFILE, KBPS = a.profile, a.kbps
     results = {}
     runs = [("streamstage", streamstage)]
     for part in [x for x in a.parts.split(",") if x]:
@@ -186,6 +218,7 @@ def main():
         work = tempfile.mkdtemp(prefix="stage-latency-")
         r = fn(a.seconds, work)
         r["work"] = work
+        r["profile"] = PROFILE
         results[name] = r
         print(name, json.dumps(r), flush=True)
     os.makedirs(os.path.join(ROOT, "bench", "out"), exist_ok=True)

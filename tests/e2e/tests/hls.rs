@@ -165,6 +165,7 @@ async fn publish_1080p60_high_bframes_44k_mono() {
             profile: "high",
             preset: "superfast",
             bframes: 2,
+            video_kbps: 1500,
             audio: Some((44100, 1)),
             video: true,
             seconds: None,
