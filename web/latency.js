@@ -14,9 +14,13 @@
 export const DEFAULTS = Object.freeze({
   // Above PART-HOLD-BACK even when calm: a part's transfer and append.
   MARGIN: 0.05,
-  // With a ladder: room for one switch down (the lower rung's init
-  // segment and an independent part) before the buffer runs out.
-  LADDER_MARGIN: 0.35,
+  // With a ladder: room for one switch down before the buffer runs out:
+  // the slow part that shows the link fell (stopped after ~120 ms by the
+  // page), the lower rung's playlist, init segment and parts from its last
+  // switch point (up to 3 parts back). 0.35 s held in 12 runs of a sudden
+  // 1.2 Mbit/s limit with near misses down to 0.2 s ahead; 0.5 s keeps
+  // room for a slower machine (bench/README.md, "switching down").
+  LADDER_MARGIN: 0.5,
   MAX: 3.0,
   STALL_STEP: 0.5,
   LOW_WATER: 0.3,

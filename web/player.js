@@ -61,8 +61,9 @@ import { createLatencyTarget, DEFAULTS as LATENCY } from './latency.js';
     // hls.js's renditions ({height, bitrate}, lowest first) and its switches
     // [time, level, height]; how long each `waiting` after the start lasted (ms).
     levels: [], switches: [], waits: [], waitingSince: null,
-    // Times the page told hls.js the link had slowed (see abrGuard).
-    abrResets: 0,
+    // Times the page told hls.js the link had slowed (see abrGuard), and
+    // loads it stopped because they came too slowly (see abrWatch).
+    abrResets: 0, abrAborts: 0,
     // DVR: whether the viewer rewound (no catching up then), seconds behind
     // the live edge, seconds the playlist lets them rewind, and fragments
     // loaded while rewound.
@@ -257,6 +258,64 @@ import { createLatencyTarget, DEFAULTS as LATENCY } from './latency.js';
     hls.bandwidthEstimate = rate;
     hls.nextLoadLevel = Math.max(fit, hls.minAutoLevel || 0);
   }
+
+  // The same, while a part loads. hls.js loads the parts of a segment that
+  // a playlist already lists one after another without asking its ABR
+  // again, so a switch decided when a slow part has arrived waits for the
+  // next part at the same level (as slow), and the lower level then loads
+  // again from its last independent part at or before it: under a sudden
+  // 1.2 Mbit/s limit a 720p keyframe part took 600 ms, the chained one
+  // 300 ms, the 360p init and parts from the switch point 450 ms more, and
+  // 3 runs in 8 waited 260-470 ms (bench/README.md, "switching down").
+  // The page watches the first part of each run (the one hls.js announces
+  // with FRAG_LOADING): once bytes have come for WATCH_MS slower than the
+  // level's bitrate, and the rest would take more than half a part's duration,
+  // it hands hls.js the measured rate and stops that load, as hls.js's own
+  // emergency switch does (which waits until the rest would outlast the
+  // whole buffer). A chained part is never stopped: hls.js has the parts
+  // before it to finish parsing then.
+  const WATCH_MS = 120;
+  let head = null;
+  function abrWatch() {
+    if (!hls || !head || state.vod || state.rewound || !hls.autoLevelEnabled) return;
+    const frag = head.frag;
+    const part = head.part;
+    const loader = frag.loader;
+    const st = (part || frag).stats;
+    // Still the load hls.js started (not a later part of the run, not done).
+    if (!loader || loader.stats !== st || st.aborted || st.loading.end > 0 || !(st.loading.first > 0)) return;
+    const ms = performance.now() - st.loading.first;
+    if (ms < WATCH_MS || !(st.loaded > 0)) return;
+    const level = hls.levels[frag.level];
+    if (!level || frag.level <= (hls.minAutoLevel || 0)) return;
+    const bps = (st.loaded * 8000) / ms;
+    if (bps >= level.bitrate) return;
+    const dur = (part || frag).duration;
+    const total = st.total > st.loaded ? st.total : (level.bitrate * dur) / 8;
+    if (((total - st.loaded) * 8) / bps < dur / 2) return;
+    let fit = 0;
+    hls.levels.forEach(function (l, i) { if (l.bitrate <= SAFE_RATE_SHARE * bps) fit = i; });
+    fit = Math.max(fit, hls.minAutoLevel || 0);
+    if (fit >= frag.level || typeof frag.abortRequests !== 'function') return;
+    // Stopping a segment's first part leaves the buffer ending where the
+    // segment starts; when the lower level's copy of that segment is dated
+    // a millisecond later (each rendition's dates are estimated apart),
+    // hls.js takes that point for the end of the segment before and loads
+    // that one again from its last independent part (seen: 4 parts, a
+    // 643 ms wait). Only when the lower level's segment starts no later.
+    if (part && part.index === 0) {
+      const details = hls.levels[fit] && hls.levels[fit].details;
+      const same = details && details.fragments.find(function (f) { return f.sn === frag.sn; });
+      if (!same || same.start > frag.start + 0.0005) return;
+    }
+    head = null;
+    state.abrAborts += 1;
+    hls.bandwidthEstimate = bps;
+    hls.nextLoadLevel = fit;
+    frag.abortRequests();
+    hls.trigger(window.Hls.Events.FRAG_LOAD_EMERGENCY_ABORTED, { frag: frag, part: part, stats: st });
+  }
+  setInterval(abrWatch, 40);
 
   // Preload hints. hls.js 1.7 reads EXT-X-PRELOAD-HINT but does not fetch
   // the hinted part: it asks for each part only once a playlist lists it
@@ -468,9 +527,17 @@ import { createLatencyTarget, DEFAULTS as LATENCY } from './latency.js';
       hls.on(window.Hls.Events.LEVEL_UPDATED, function (_e, data) {
         const d = data.details;
         lat.setBase(d.partHoldBack || d.holdBack || 0);
+        // Until playing, hand hls.js the target as soon as the playlist
+        // says PART-HOLD-BACK: it picks where to start right after this
+        // event, and would start at PART-HOLD-BACK, below a ladder's
+        // target, with only a slowed playback to reach it (a sudden limit
+        // in the first seconds then found the buffer short).
+        if (state.target === null) hls.targetLatency = lat.target();
       });
       hls.on(window.Hls.Events.FRAG_LOADING, function (_e, data) {
         if (data.frag && typeof data.frag.sn === 'number') loading.set(loadKey(data).join('/'), Date.now());
+        head = data.frag && data.frag.type === 'main' && typeof data.frag.sn === 'number'
+          ? { frag: data.frag, part: data.part || null } : null;
       });
       hls.on(window.Hls.Events.LEVEL_LOADED, function (_e, data) { prefetchHint(data.details); });
       // A load is done when it or a later part of that level is buffered

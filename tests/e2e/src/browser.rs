@@ -42,7 +42,7 @@ fn report(player: &serde_json::Value, brief: bool) -> String {
         a[a.len().saturating_sub(n)..].to_vec()
     };
     let mut out = format!(
-        "waits {} ms; errors {}; jumps {}; catch-ups {}; fall-backs {}; target {} s; unstuck {}; switches {}; {} stalls:",
+        "waits {} ms; errors {}; jumps {}; catch-ups {}; fall-backs {}; target {} s; unstuck {}; switches {}; ABR resets {}, aborts {}; target changes {}; {} stalls:",
         player["waits"],
         player["errors"],
         player["jumps"],
@@ -51,6 +51,9 @@ fn report(player: &serde_json::Value, brief: bool) -> String {
         player["target"],
         player["unstuck"],
         player["switches"],
+        player["abrResets"],
+        player["abrAborts"],
+        serde_json::Value::Array(last(&player["targets"], 6)),
         player["stalls"].as_array().map_or(0, Vec::len)
     );
     let stalls = player["stalls"].as_array().cloned().unwrap_or_default();

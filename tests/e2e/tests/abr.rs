@@ -321,13 +321,14 @@ fn first_switch(reply: &serde_json::Value, after: i64, to: impl Fn(u64) -> bool)
 
 /// hls.js in headless Chromium plays the ladder and follows the network:
 /// under a 1.2 Mbit/s DevTools limit (20 ms latency) it switches down within
-/// 20 s, after the limit is lifted back up within 30 s. Switching up never
-/// waits (the stall once seen here about a second after the first switch
-/// back up was hls.js idling on parts it had forgotten; bench/README.md,
-/// "the stall, found"). The sudden limit may cost one short wait (at most
-/// 600 ms): the part in flight at 720p takes ~0.35 s at 1.2 Mbit/s, and the
-/// switch to 360p needs its init segment and an independent part, more than
-/// the ~0.9 s a ladder's player holds (2 runs in 8 here waited ~270 ms).
+/// 20 s, after the limit is lifted back up within 30 s. It never waits:
+/// not when switching up (the stall once seen here about a second after the
+/// first switch back up was hls.js idling on parts it had forgotten;
+/// bench/README.md, "the stall, found"), and not at the sudden limit, which
+/// comes in the first seconds of playback (the page starts hls.js at its
+/// ladder target, stops a part that comes slower than its level plays, and
+/// the rungs' switch points let 360p start mid-segment; bench/README.md,
+/// "switching down").
 #[tokio::test]
 async fn hls_js_switches_down_under_a_link_limit_and_back_up_after_it() {
     let stack = Stack::start(Backend::Sqlite).await.unwrap();
@@ -382,8 +383,8 @@ async fn hls_js_switches_down_under_a_link_limit_and_back_up_after_it() {
     );
     let before_lift = r["state"]["player"]["waits"].as_array().unwrap().clone();
     assert!(
-        before_lift.len() <= 1 && before_lift.iter().all(|w| w.as_i64().unwrap_or(0) <= 600),
-        "waits {before_lift:?} before the limit was lifted: {}",
+        before_lift.is_empty(),
+        "waited under the sudden limit: {}",
         stall_report(&r["state"]["player"])
     );
     let lifted = b.throttle(0).await.unwrap();
