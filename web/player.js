@@ -237,6 +237,14 @@ import { createLatencyTarget, DEFAULTS as LATENCY } from './latency.js';
   }
   setInterval(unstick, 50);
 
+  // The highest level whose bitrate fits in SAFE_RATE_SHARE of `bps`
+  // (the lowest when none does).
+  function fittingLevel(bps) {
+    let fit = 0;
+    hls.levels.forEach(function (l, i) { if (l.bitrate <= SAFE_RATE_SHARE * bps) fit = i; });
+    return fit;
+  }
+
   // hls.js estimates bandwidth with averages over seconds and abandons a
   // load only once half a part has passed and the rest would outlast the
   // buffer; a player held well under a second behind the edge has run dry
@@ -251,8 +259,7 @@ import { createLatencyTarget, DEFAULTS as LATENCY } from './latency.js';
     if (!t || !(data.part.duration > 0)) return;
     if (t.ms < SLOW_PART_SHARE * data.part.duration * 1000) return;
     const rate = t.bps;
-    let fit = 0;
-    hls.levels.forEach(function (l, i) { if (l.bitrate <= SAFE_RATE_SHARE * rate) fit = i; });
+    const fit = fittingLevel(rate);
     if (fit >= data.frag.level) return;
     state.abrResets += 1;
     hls.bandwidthEstimate = rate;
@@ -293,9 +300,7 @@ import { createLatencyTarget, DEFAULTS as LATENCY } from './latency.js';
     const dur = (part || frag).duration;
     const total = st.total > st.loaded ? st.total : (level.bitrate * dur) / 8;
     if (((total - st.loaded) * 8) / bps < dur / 2) return;
-    let fit = 0;
-    hls.levels.forEach(function (l, i) { if (l.bitrate <= SAFE_RATE_SHARE * bps) fit = i; });
-    fit = Math.max(fit, hls.minAutoLevel || 0);
+    const fit = Math.max(fittingLevel(bps), hls.minAutoLevel || 0);
     if (fit >= frag.level || typeof frag.abortRequests !== 'function') return;
     // Stopping a segment's first part leaves the buffer ending where the
     // segment starts; when the lower level's copy of that segment is dated
