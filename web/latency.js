@@ -6,7 +6,7 @@
 // The target starts a hair above PART-HOLD-BACK (the closest the server
 // says a player may sit). Trouble widens it at once: a stall by its length
 // (at least STALL_STEP), a near miss (the buffer ahead of the playhead fell
-// under LOW_WATER) by NEAR_MISS_STEP. Calm narrows it slowly: after CALM_MS
+// under LOW_WATER, or a wait shorter than SHORT_WAIT_MS) by NEAR_MISS_STEP. Calm narrows it slowly: after CALM_MS
 // with neither, NARROW_STEP every NARROW_MS, back down to the base. It
 // never goes past MAX.
 
@@ -23,6 +23,9 @@ export const DEFAULTS = Object.freeze({
   LADDER_MARGIN: 0.5,
   MAX: 3.0,
   STALL_STEP: 0.5,
+  // A wait shorter than this (a frame or two: a seek's first decode, a
+  // part appended a frame late) counts as a near miss, not a stall.
+  SHORT_WAIT_MS: 50,
   LOW_WATER: 0.3,
   NEAR_MISS_STEP: 0.2,
   // A near miss widens at most this often (one dip is many samples).
@@ -65,6 +68,15 @@ export function createLatencyTarget(base = 0, options = {}) {
     if (changes.length > 200) changes.shift();
   };
 
+  const nearMiss = (now, why) => {
+    lastTrouble = now;
+    if (now - lastWiden >= o.WIDEN_MS && base + o.MARGIN + cushion < o.MAX) {
+      cushion = Math.min(o.MAX, cushion + o.NEAR_MISS_STEP);
+      lastWiden = now;
+      note(now, why);
+    }
+  };
+
   return {
     /** PART-HOLD-BACK (s), from the playlist. */
     setBase(b) {
@@ -82,6 +94,10 @@ export function createLatencyTarget(base = 0, options = {}) {
     changes,
     /** Playback stalled for `ms` (it has resumed). */
     stalled(now, ms) {
+      if (ms < o.SHORT_WAIT_MS) {
+        nearMiss(now, 'short wait ' + Math.round(ms) + ' ms');
+        return;
+      }
       cushion = Math.min(o.MAX, cushion + Math.max(o.STALL_STEP, ms / 1000));
       lastTrouble = lastWiden = now;
       note(now, 'stall ' + Math.round(ms) + ' ms');
@@ -92,12 +108,7 @@ export function createLatencyTarget(base = 0, options = {}) {
      */
     sample(now, ahead) {
       if (ahead < o.LOW_WATER) {
-        lastTrouble = now;
-        if (now - lastWiden >= o.WIDEN_MS && base + o.MARGIN + cushion < o.MAX) {
-          cushion = Math.min(o.MAX, cushion + o.NEAR_MISS_STEP);
-          lastWiden = now;
-          note(now, 'near miss ' + ahead.toFixed(3) + ' s ahead');
-        }
+        nearMiss(now, 'near miss ' + ahead.toFixed(3) + ' s ahead');
       } else if (cushion > 0 && now - lastTrouble >= o.CALM_MS && now - lastNarrow >= o.NARROW_MS) {
         cushion = Math.max(0, cushion - o.NARROW_STEP);
         lastNarrow = now;

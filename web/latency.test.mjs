@@ -20,6 +20,17 @@ test('a stall widens the target by its length, at least STALL_STEP', () => {
   close(t.target(), 0.6 + D.MARGIN + D.STALL_STEP + 0.9);
 });
 
+test('a wait of a frame or two is a near miss, not a stall', () => {
+  const t = createLatencyTarget(0.6);
+  t.stalled(1000, 10);
+  close(t.cushion(), D.NEAR_MISS_STEP);
+  // A dip right after counts as the same near miss.
+  t.sample(1500, 0.1);
+  close(t.cushion(), D.NEAR_MISS_STEP);
+  t.stalled(3000, D.SHORT_WAIT_MS);
+  close(t.cushion(), D.NEAR_MISS_STEP + D.STALL_STEP);
+});
+
 test('near misses widen at most once per WIDEN_MS and calm narrows slowly back to the base', () => {
   const t = createLatencyTarget(0.6);
   // A 300 ms freeze: the buffer dips for a second, sampled 4 times a second.

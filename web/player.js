@@ -28,6 +28,9 @@ import { createLatencyTarget, DEFAULTS as LATENCY } from './latency.js';
   const STALL_MS = 10000;
   // Further behind the target than this, jump instead of speeding up.
   const JUMP_OVER_TARGET_S = 2;
+  // Buffered ahead of the playhead (s) at the least when playback starts
+  // later than hls.js aimed (see `played` below).
+  const START_AHEAD_S = 0.3;
   // Seeking to less than this behind the live edge is going live, not
   // rewinding.
   const REWIND_S = 4;
@@ -558,6 +561,32 @@ import { createLatencyTarget, DEFAULTS as LATENCY } from './latency.js';
         idleSince = Date.now();
       };
       hls.on(window.Hls.Events.FRAG_BUFFERED, done);
+      // Play once hls.js has placed the playhead at its start position.
+      // Played at once, the browser starts at the first frame buffered
+      // (the keyframe, up to a GOP before that position) and hls.js seeks
+      // forward when its first run of parts is buffered: a seek that fires
+      // `waiting` a second in, which the page took for a stall and widened
+      // its target by 0.5 s (bench/README.md, "starting").
+      let played = false;
+      hls.on(window.Hls.Events.FRAG_BUFFERED, function () {
+        if (played || !hls || !hls.hasEnoughToStart) return;
+        played = true;
+        // The first run of parts can take longer than it plays (a slow
+        // link loads a part per round trip): start as near the live sync
+        // position as the buffer allows, not where hls.js aimed when the
+        // run began, so that the page need not jump right after starting.
+        const b = video.buffered;
+        const end = b.length ? b.end(b.length - 1) : 0;
+        const from = Math.min(hls.liveSyncPosition || 0, end - START_AHEAD_S);
+        if (from > video.currentTime + START_AHEAD_S) jumpTo(from);
+        const go = function () {
+          const p = video.play();
+          if (p && p.catch) p.catch(function () {});
+        };
+        // After hls.js's seek there, so that no `waiting` fires at all.
+        if (video.seeking) video.addEventListener('seeked', go, { once: true });
+        else go();
+      });
       hls.on(window.Hls.Events.FRAG_LOAD_EMERGENCY_ABORTED, done);
       hls.on(window.Hls.Events.ERROR, done);
       hls.on(window.Hls.Events.MANIFEST_PARSED, function (_e, data) {
@@ -598,12 +627,11 @@ import { createLatencyTarget, DEFAULTS as LATENCY } from './latency.js';
       hls.attachMedia(video);
     } else if (video.canPlayType('application/vnd.apple.mpegurl')) {
       video.src = src;
+      const p = video.play();
+      if (p && p.catch) p.catch(function () {});
     } else {
       show(true, 'This browser cannot play HLS.');
-      return;
     }
-    const p = video.play();
-    if (p && p.catch) p.catch(function () {});
   }
 
   function waitOver() {
