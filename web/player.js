@@ -311,6 +311,9 @@ import { createLatencyTarget, DEFAULTS as LATENCY } from './latency.js';
     // hls.js takes that point for the end of the segment before and loads
     // that one again from its last independent part (seen: 4 parts, a
     // 643 ms wait). Only when the lower level's segment starts no later.
+    // (packagerd now dates every rung by the source's clock; this stays for
+    // a lower level's playlist loaded before a date moved, or another
+    // server.)
     if (part && part.index === 0) {
       const details = hls.levels[fit] && hls.levels[fit].details;
       const same = details && details.fragments.find(function (f) { return f.sn === frag.sn; });

@@ -763,6 +763,11 @@ async fn run_stream(
     let mut recorded = Recorded::default();
     let mut publish = |seg: &mut Segmenter, done: &mut Completed, rungs: &mut Rungs| {
         let now = stage_core::time::now_ms();
+        // Every rung dates its segments as the source does, as of now.
+        let dates = seg.dates();
+        for s in rungs.segs.iter_mut().flatten() {
+            s.follow_dates(&dates);
+        }
         done.stamp(seg, now);
         if let Some(r) = &recorder {
             recorded.record(r, info.stream_id, "source", seg);

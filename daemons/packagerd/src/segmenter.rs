@@ -66,6 +66,10 @@ const PART_TARGET_MARGIN_MS: f64 = 2.0;
 /// a complete segment: 1 ms per 2 s segment follows a 500 ppm clock
 /// difference between encoder and server, and hls.js does not notice.
 const PDT_SLEW_MS: i64 = 1;
+/// How far (ms) another rendition's date offset may be from this one's own
+/// estimate and still be followed (`follow_dates`): further, the two are
+/// not on one timeline.
+const PDT_FOLLOW_MS: i64 = 1_000;
 
 /// A finished part.
 #[derive(Debug, Clone)]
@@ -282,6 +286,9 @@ pub struct Segmenter {
     epoch: u64,
     /// (epoch, output DTS ms of its first segment) of recent timelines.
     epoch_starts: VecDeque<(u64, i64)>,
+    /// Dates taken from another rendition (`follow_dates`), by sequence
+    /// number.
+    followed: BTreeMap<u64, i64>,
 }
 
 /// Where an AAC frame goes on the output timeline, in samples, or None to
@@ -370,6 +377,7 @@ impl Segmenter {
             pdt_settled: false,
             epoch: 0,
             epoch_starts: VecDeque::new(),
+            followed: BTreeMap::new(),
         }
     }
 
@@ -993,7 +1001,7 @@ impl Segmenter {
         }
         let mut e = s.entry;
         if s.epoch == self.epoch {
-            e.program_date_time_ms = self.pdt_ms(s.start_ms);
+            e.program_date_time_ms = self.listed_date(e.seq, s.start_ms);
         }
         let name = crate::recorder::segment_name(e.seq, e.duration, s.init_id, e.discontinuity);
         e.parts.clear();
@@ -1110,7 +1118,7 @@ impl Segmenter {
         segments.extend(self.segments.iter().skip(start).enumerate().map(|(i, s)| {
             let mut e = s.entry.clone();
             if s.epoch == self.epoch {
-                e.program_date_time_ms = self.pdt_ms(s.start_ms);
+                e.program_date_time_ms = self.listed_date(e.seq, s.start_ms);
             }
             if !self.ended && i + LISTED_PART_SEGMENTS >= listed {
                 e.parts = s.parts.iter().map(|p| p.entry.clone()).collect();
@@ -1140,12 +1148,67 @@ impl Segmenter {
                 }),
                 open_discontinuity: open.is_some_and(|o| o.discontinuity),
                 open_map_uri: open.map(|o| format!("s{}-init-{}.mp4", self.stream_id, o.init_id)),
-                open_program_date_time_ms: open.and_then(|o| self.pdt_ms(o.start_ms)),
+                open_program_date_time_ms: open
+                    .and_then(|o| self.listed_date(self.next_seq, o.start_ms)),
                 preload_hint: (!self.ended).then(|| self.part_uri(self.next_part)),
                 rendition_reports: Vec::new(),
             }),
             head: self.dvr.rendered.clone(),
         }
+    }
+
+    /// The dates this segmenter lists for its current timeline's held
+    /// segments and the open one: (sequence number, PROGRAM-DATE-TIME).
+    pub fn dates(&self) -> Vec<(u64, i64)> {
+        let mut out: Vec<(u64, i64)> = self
+            .segments
+            .iter()
+            .filter(|s| s.epoch == self.epoch)
+            .filter_map(|s| Some((s.entry.seq, self.pdt_ms(s.start_ms)?)))
+            .collect();
+        if let Some(d) = self.open.as_ref().and_then(|o| self.pdt_ms(o.start_ms)) {
+            out.push((self.next_seq, d));
+        }
+        out
+    }
+
+    /// Dates this rendition's segments as another rendition dates the
+    /// same sequence numbers (`dates`): an ABR rung by its source. Each
+    /// estimates its clock apart and the transcoder's timestamps round
+    /// apart, so their dates differ by a millisecond or two; hls.js,
+    /// switching to a level whose copy of a segment is dated 1 ms later,
+    /// takes the buffer's end for the segment before and loads its last
+    /// parts again (bench/README.md, "switching down"). A date further than
+    /// PDT_FOLLOW_MS from this one's own is not taken (another timeline).
+    pub fn follow_dates(&mut self, dates: &[(u64, i64)]) {
+        self.followed.clear();
+        for &(seq, date) in dates {
+            let own = if seq == self.next_seq {
+                self.open.as_ref().map(|o| (o.start_ms, self.epoch))
+            } else {
+                self.segments
+                    .iter()
+                    .find(|s| s.entry.seq == seq)
+                    .map(|s| (s.start_ms, s.epoch))
+            };
+            let Some((start, epoch)) = own else { continue };
+            if epoch == self.epoch
+                && self
+                    .pdt_ms(start)
+                    .is_some_and(|d| (d - date).abs() <= PDT_FOLLOW_MS)
+            {
+                self.followed.insert(seq, date);
+            }
+        }
+    }
+
+    /// The date listed for segment `seq` of the current timeline starting
+    /// at output DTS `start_ms`: the followed rendition's, else its own.
+    fn listed_date(&self, seq: u64, start_ms: i64) -> Option<i64> {
+        self.followed
+            .get(&seq)
+            .copied()
+            .or_else(|| self.pdt_ms(start_ms))
     }
 
     /// PROGRAM-DATE-TIME (Unix ms) of output DTS `dts_ms` on the current
@@ -1292,6 +1355,20 @@ mod tests {
             data: Bytes::from_static(&[0x21, 0x10]),
         })
     }
+    /// `m` arriving `late` ms later than `frame` says.
+    fn late(m: LinkMessage, late: i64) -> LinkMessage {
+        match m {
+            LinkMessage::Video(mut f) => {
+                f.wallclock_ms += late;
+                LinkMessage::Video(f)
+            }
+            LinkMessage::Audio(mut f) => {
+                f.wallclock_ms += late;
+                LinkMessage::Audio(f)
+            }
+            m => m,
+        }
+    }
     fn configured() -> Segmenter {
         let mut s = Segmenter::new(7, 2000, 200, 6, 0);
         s.push(LinkMessage::VideoConfig(Bytes::from_static(AVCC_720P)))
@@ -1303,6 +1380,10 @@ mod tests {
     /// 30 fps video (keyframe every `gop` frames) and 48 kHz AAC on one
     /// absolute grid, for the frames whose time falls in [from_ms, from_ms + ms).
     fn feed(s: &mut Segmenter, from_ms: i64, ms: i64, gop: i64) {
+        feed_late(s, from_ms, ms, gop, &|_| 0);
+    }
+    /// `feed`, each frame arriving `lag(dts)` ms late.
+    fn feed_late(s: &mut Segmenter, from_ms: i64, ms: i64, gop: i64, lag: &dyn Fn(i64) -> i64) {
         let end = from_ms + ms;
         let mut vi = (from_ms * 30 + 999) / 1000;
         let mut ai = (from_ms * 48000 + 1_023_999) / 1_024_000;
@@ -1313,13 +1394,56 @@ mod tests {
                 break;
             }
             if vt <= at && vt < end {
-                s.push(v(vt, vi % gop == 0)).unwrap();
+                s.push(late(v(vt, vi % gop == 0), lag(vt))).unwrap();
                 vi += 1;
             } else {
-                s.push(a(at)).unwrap();
+                s.push(late(a(at), lag(at))).unwrap();
                 ai += 1;
             }
         }
+    }
+
+    /// A rung that follows its source's dates lists the same dates for the
+    /// same segments, though its own estimate differs; one on another
+    /// timeline keeps its own.
+    #[test]
+    fn a_rendition_follows_another_ones_dates() {
+        let listed = |s: &Segmenter| -> Vec<(u64, i64)> {
+            let p = s.playlist();
+            let mut d: Vec<(u64, i64)> = p
+                .segments
+                .iter()
+                .map(|e| (e.seq, e.program_date_time_ms.unwrap()))
+                .collect();
+            let ll = p.low_latency.unwrap();
+            d.push((s.open_msn(), ll.open_program_date_time_ms.unwrap()));
+            d
+        };
+        let mut source = configured();
+        let mut rung = configured();
+        // The source's frames arrive on time; the rung's (through the
+        // transcoder) 40-43 ms later, varying, so its estimate slews apart.
+        feed(&mut source, 0, 12_100, 60);
+        feed_late(&mut rung, 0, 12_100, 60, &|t| 40 + (t / 2000) % 4);
+        assert_eq!(listed(&source), source.dates());
+        assert_ne!(listed(&source), listed(&rung), "estimated apart");
+        rung.follow_dates(&source.dates());
+        assert_eq!(listed(&source), listed(&rung));
+        // Another timeline (timestamps from 0 again, an hour later by the
+        // wall clock): not followed.
+        let mut other = configured();
+        feed_late(&mut other, 0, 12_100, 60, &|_| 3_600_000);
+        let before = listed(&other);
+        other.follow_dates(&source.dates());
+        assert_eq!(before, listed(&other));
+        // Nothing to follow: its own dates again.
+        let own = {
+            let mut r = configured();
+            feed_late(&mut r, 0, 12_100, 60, &|t| 40 + (t / 2000) % 4);
+            listed(&r)
+        };
+        rung.follow_dates(&[]);
+        assert_eq!(listed(&rung), own);
     }
 
     /// DASH: a period per timeline, each starting at its timeline's first

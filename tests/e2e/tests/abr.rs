@@ -194,6 +194,39 @@ async fn a_720p_publish_gets_aligned_480p_and_360p_made_in_process() {
         }
     }
 
+    // Every rendition dates a segment as the source does (hls.js, switching
+    // to a level whose copy is dated 1 ms later, loads the parts before it
+    // again). The source is read before and after the rungs: a rung may
+    // match either, if the source's clock moved in between.
+    let mut compared = 0;
+    for _ in 0..5 {
+        let before = dates(&stack.get_text("/hls/abr/source/index.m3u8").await.unwrap());
+        let mut rungs = Vec::new();
+        for r in &RENDITIONS[1..] {
+            let text = stack
+                .get_text(&format!("/hls/abr/{r}/index.m3u8"))
+                .await
+                .unwrap();
+            rungs.push((r, dates(&text)));
+        }
+        let after = dates(&stack.get_text("/hls/abr/source/index.m3u8").await.unwrap());
+        for (r, d) in rungs {
+            for (u, pdt) in d.iter().filter(|(u, _)| !u.starts_with("rec/")) {
+                let (b, a) = (before.get(u), after.get(u));
+                if b.is_none() && a.is_none() {
+                    continue;
+                }
+                assert!(
+                    b == Some(pdt) || a == Some(pdt),
+                    "{r}/{u} dated {pdt}, the source's {b:?} / {a:?}"
+                );
+                compared += 1;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(700)).await;
+    }
+    assert!(compared >= 20, "{compared} dates compared");
+
     // Each rendition as ffprobe reads it.
     for (r, size) in [("480p", (854, 480)), ("360p", (640, 360))] {
         let v = ffprobe_json(&[
@@ -610,4 +643,21 @@ async fn a_resolution_change_mid_stream_keeps_playing() {
     );
     let _ = sender.await;
     b.close().await;
+}
+
+/// A media playlist's segment URIs → their EXT-X-PROGRAM-DATE-TIME.
+fn dates(text: &str) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let mut pdt: Option<&str> = None;
+    for line in text.lines() {
+        if let Some(d) = line.strip_prefix("#EXT-X-PROGRAM-DATE-TIME:") {
+            pdt = Some(d);
+        } else if !line.is_empty()
+            && !line.starts_with('#')
+            && let Some(d) = pdt.take()
+        {
+            out.insert(line.to_string(), d.to_string());
+        }
+    }
+    out
 }
