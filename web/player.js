@@ -398,6 +398,12 @@ import { createLatencyTarget, DEFAULTS as LATENCY } from './latency.js';
     hls.bandwidthEstimate = linkBps;
   }
 
+  // Plays, ignoring a refused autoplay (the viewer's click plays).
+  function play() {
+    const p = video.play();
+    if (p && p.catch) p.catch(function () {});
+  }
+
   // Seeks the page makes itself (catching up, going live) are not the
   // viewer rewinding.
   let ownSeek = false;
@@ -443,15 +449,13 @@ import { createLatencyTarget, DEFAULTS as LATENCY } from './latency.js';
     if (behind <= REWIND_S) { goLive(); return; }
     state.rewound = true;
     video.currentTime = hls.liveSyncPosition - behind;
-    const p = video.play();
-    if (p && p.catch) p.catch(function () {});
+    play();
     updateDvr();
   });
   function goLive() {
     state.rewound = false;
     if (hls && hls.liveSyncPosition) jumpTo(hls.liveSyncPosition);
-    const p = video.play();
-    if (p && p.catch) p.catch(function () {});
+    play();
     updateDvr();
   }
   goLiveEl.addEventListener('click', goLive);
@@ -582,13 +586,9 @@ import { createLatencyTarget, DEFAULTS as LATENCY } from './latency.js';
         const end = b.length ? b.end(b.length - 1) : 0;
         const from = Math.min(hls.liveSyncPosition || 0, end - START_AHEAD_S);
         if (from > video.currentTime + START_AHEAD_S) jumpTo(from);
-        const go = function () {
-          const p = video.play();
-          if (p && p.catch) p.catch(function () {});
-        };
         // After hls.js's seek there, so that no `waiting` fires at all.
-        if (video.seeking) video.addEventListener('seeked', go, { once: true });
-        else go();
+        if (video.seeking) video.addEventListener('seeked', play, { once: true });
+        else play();
       });
       hls.on(window.Hls.Events.FRAG_LOAD_EMERGENCY_ABORTED, done);
       hls.on(window.Hls.Events.ERROR, done);
@@ -630,8 +630,7 @@ import { createLatencyTarget, DEFAULTS as LATENCY } from './latency.js';
       hls.attachMedia(video);
     } else if (video.canPlayType('application/vnd.apple.mpegurl')) {
       video.src = src;
-      const p = video.play();
-      if (p && p.catch) p.catch(function () {});
+      play();
     } else {
       show(true, 'This browser cannot play HLS.');
     }
@@ -755,8 +754,7 @@ import { createLatencyTarget, DEFAULTS as LATENCY } from './latency.js';
         } else {
           video.src = src;
         }
-        const p = video.play();
-        if (p && p.catch) p.catch(function () {});
+        play();
       })
       .catch(function () { show(false, 'The recording could not be loaded.'); });
   }
