@@ -3,17 +3,25 @@
 // feeds it what it sees and asks for the target and the playback rate, so it
 // is unit-tested in Node (web/latency.test.mjs).
 //
-// The target starts a hair above PART-HOLD-BACK (the closest the server
-// says a player may sit). Trouble widens it at once: a stall by its length
-// (at least STALL_STEP), a near miss (the buffer ahead of the playhead fell
-// under LOW_WATER, or a wait shorter than SHORT_WAIT_MS) by NEAR_MISS_STEP. Calm narrows it slowly: after CALM_MS
-// with neither, NARROW_STEP every NARROW_MS, back down to the base. It
-// never goes past MAX.
+// The target starts at PART-HOLD-BACK (the closest the server says a
+// player may sit) plus MARGIN. Trouble widens it at once: a stall by its
+// length (at least STALL_STEP), a near miss (the buffer ahead of the
+// playhead fell under LOW_WATER, or a wait shorter than SHORT_WAIT_MS) by
+// NEAR_MISS_STEP. Calm narrows it slowly: after CALM_MS with neither,
+// NARROW_STEP every NARROW_MS, back down to the base, but only as far as
+// the network has shown it may: every dip of the buffer in the last
+// WINDOW_MS (a stall counts as a dip below empty), replayed at the
+// narrower target, must still leave LOW_WATER + GUARD ahead. A network
+// that freezes every 20 s therefore holds the target where its freezes
+// leave room, instead of narrowing into the next freeze every 30 s and
+// widening again (bench/README.md, "the soak"). It never goes past MAX.
 
 /** Tunables, in seconds unless named _MS. */
 export const DEFAULTS = Object.freeze({
-  // Above PART-HOLD-BACK even when calm: a part's transfer and append.
-  MARGIN: 0.05,
+  // Above PART-HOLD-BACK when calm. None: the server's PART-HOLD-BACK
+  // (three parts) already covers a part's transfer and append on a clean
+  // link, and dips below LOW_WATER widen the target where it does not.
+  MARGIN: 0,
   // With a ladder: room for one switch down before the buffer runs out:
   // the slow part that shows the link fell (stopped after ~120 ms by the
   // page), the lower rung's playlist, init segment and parts from its last
@@ -23,6 +31,9 @@ export const DEFAULTS = Object.freeze({
   LADDER_MARGIN: 0.5,
   MAX: 3.0,
   STALL_STEP: 0.5,
+  // Stalls this close after one are the same trouble (a link catching up
+  // after a freeze stalls in bursts): each widens by its own length only.
+  EPISODE_MS: 3000,
   // A wait shorter than this (a frame or two: a seek's first decode, a
   // part appended a frame late) counts as a near miss, not a stall.
   SHORT_WAIT_MS: 50,
@@ -33,6 +44,10 @@ export const DEFAULTS = Object.freeze({
   CALM_MS: 30000,
   NARROW_STEP: 0.1,
   NARROW_MS: 3000,
+  // How long a dip of the buffer keeps the target from narrowing into it,
+  // and the room above LOW_WATER a narrower target must leave.
+  WINDOW_MS: 120000,
+  GUARD: 0.05,
   // Playback rate: catch up (faster) when more than CATCH_UP behind the
   // target, until within SETTLED; fall back (slower) when more than
   // FALL_BACK ahead of it, until within SETTLED. Catch up only while the
@@ -57,11 +72,24 @@ export function createLatencyTarget(base = 0, options = {}) {
   let cushion = 0;
   let lastTrouble = -Infinity;
   let lastWiden = -Infinity;
+  let lastStall = -Infinity;
   let lastNarrow = -Infinity;
   // The rate decided last: hysteresis between catching up and settling.
   let rate = 1;
   // Why the target moved, newest last: [ms, target s, reason].
   const changes = [];
+  // The buffer's dips in the last WINDOW_MS, as what was ahead less the
+  // cushion then ([ms, s]), rising from the front: the front is the lowest
+  // (a monotonic queue: a dip is dropped once a lower one comes after it).
+  const dips = [];
+  const dip = (now, relative) => {
+    while (dips.length && dips[dips.length - 1][1] >= relative) dips.pop();
+    dips.push([now, relative]);
+  };
+  const lowest = (now) => {
+    while (dips.length && now - dips[0][0] > o.WINDOW_MS) dips.shift();
+    return dips.length ? dips[0][1] : Infinity;
+  };
   const target = () => Math.min(o.MAX, base + o.MARGIN + cushion);
   const note = (now, why) => {
     changes.push([now, +target().toFixed(3), why]);
@@ -94,12 +122,14 @@ export function createLatencyTarget(base = 0, options = {}) {
     changes,
     /** Playback stalled for `ms` (it has resumed). */
     stalled(now, ms) {
+      dip(now, -ms / 1000 - cushion);
       if (ms < o.SHORT_WAIT_MS) {
         nearMiss(now, 'short wait ' + Math.round(ms) + ' ms');
         return;
       }
-      cushion = Math.min(o.MAX, cushion + Math.max(o.STALL_STEP, ms / 1000));
-      lastTrouble = lastWiden = now;
+      const step = now - lastStall < o.EPISODE_MS + ms ? ms / 1000 : Math.max(o.STALL_STEP, ms / 1000);
+      cushion = Math.min(o.MAX, cushion + step);
+      lastTrouble = lastWiden = lastStall = now;
       note(now, 'stall ' + Math.round(ms) + ' ms');
     },
     /**
@@ -107,15 +137,21 @@ export function createLatencyTarget(base = 0, options = {}) {
      * at the live edge. Returns the target.
      */
     sample(now, ahead) {
+      dip(now, ahead - cushion);
       if (ahead < o.LOW_WATER) {
         nearMiss(now, 'near miss ' + ahead.toFixed(3) + ' s ahead');
       } else if (cushion > 0 && now - lastTrouble >= o.CALM_MS && now - lastNarrow >= o.NARROW_MS) {
-        cushion = Math.max(0, cushion - o.NARROW_STEP);
-        lastNarrow = now;
-        note(now, 'calm');
+        const narrower = Math.max(0, cushion - o.NARROW_STEP);
+        if (lowest(now) + narrower >= o.LOW_WATER + o.GUARD - 1e-9) {
+          cushion = narrower;
+          lastNarrow = now;
+          note(now, 'calm');
+        }
       }
       return target();
     },
+    /** The lowest dip in the window, replayed at today's target (s ahead). */
+    lowestAhead: (now) => lowest(now) + cushion,
     /**
      * The playback rate that moves a player `latency` s behind the edge,
      * with `ahead` s buffered, toward the target.

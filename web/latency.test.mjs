@@ -5,7 +5,7 @@ import { createLatencyTarget, DEFAULTS as D } from './latency.js';
 
 const close = (a, b) => assert.ok(Math.abs(a - b) < 1e-9, `${a} != ${b}`);
 
-test('a calm player aims just above PART-HOLD-BACK', () => {
+test('a calm player aims at PART-HOLD-BACK plus MARGIN', () => {
   const t = createLatencyTarget(0.609);
   for (let ms = 0; ms < 60000; ms += 250) t.sample(ms, 0.5);
   close(t.target(), 0.609 + D.MARGIN);
@@ -20,6 +20,17 @@ test('a stall widens the target by its length, at least STALL_STEP', () => {
   close(t.target(), 0.6 + D.MARGIN + D.STALL_STEP + 0.9);
 });
 
+test('stalls in a burst widen the target once, then by their own lengths', () => {
+  const t = createLatencyTarget(0.6);
+  t.stalled(10000, 270);
+  t.stalled(10700, 220);
+  t.stalled(11500, 140);
+  close(t.cushion(), D.STALL_STEP + 0.22 + 0.14);
+  // A stall after the burst is new trouble.
+  t.stalled(11500 + D.EPISODE_MS + 1000, 100);
+  close(t.cushion(), 2 * D.STALL_STEP + 0.22 + 0.14);
+});
+
 test('a wait of a frame or two is a near miss, not a stall', () => {
   const t = createLatencyTarget(0.6);
   t.stalled(1000, 10);
@@ -31,6 +42,21 @@ test('a wait of a frame or two is a near miss, not a stall', () => {
   close(t.cushion(), D.NEAR_MISS_STEP + D.STALL_STEP);
 });
 
+// What a player at the target has ahead on a link whose parts come in
+// `lag` s late: the target less the lag, in a part-long sawtooth (the
+// buffer grows by a part when one lands). `drain(ms)` takes more away.
+function play(t, from, to, { lag = 0.15, drain = () => 0, step = 100 } = {}) {
+  let lows = 0;
+  let lowest = Infinity;
+  for (let ms = from; ms < to; ms += step) {
+    const ahead = Math.max(0, t.target() - lag - (ms % 200) / 1000 - drain(ms));
+    if (ahead < D.LOW_WATER) lows += 1;
+    lowest = Math.min(lowest, ahead);
+    t.sample(ms, ahead);
+  }
+  return { lows, lowest };
+}
+
 test('near misses widen at most once per WIDEN_MS and calm narrows slowly back to the base', () => {
   const t = createLatencyTarget(0.6);
   // A 300 ms freeze: the buffer dips for a second, sampled 4 times a second.
@@ -40,15 +66,50 @@ test('near misses widen at most once per WIDEN_MS and calm narrows slowly back t
   for (let ms = 1000; ms < 11000; ms += 1000) t.sample(ms, 0.15);
   const wide = t.cushion();
   assert.ok(wide >= 5 * D.NEAR_MISS_STEP - 1e-9, `cushion ${wide}`);
-  // Calm: nothing for CALM_MS, then a step every NARROW_MS.
-  let ms = 11000;
-  for (; ms < 10000 + D.CALM_MS; ms += 250) t.sample(ms, 0.5);
+  // Calm: the dips keep it wide for WINDOW_MS, then a step every NARROW_MS.
+  play(t, 11000, 10000 + D.WINDOW_MS);
   close(t.cushion(), wide);
-  for (; t.cushion() > 0; ms += 250) t.sample(ms, 0.5);
-  const took = ms - (10000 + D.CALM_MS);
+  let ms = 10000 + D.WINDOW_MS;
+  for (; t.cushion() > 0 && ms < 10000 + 2 * D.WINDOW_MS; ms += 100) play(t, ms, ms + 100);
+  const took = ms - (10000 + D.WINDOW_MS);
   const steps = Math.round(wide / D.NARROW_STEP);
   assert.ok(took >= (steps - 1) * D.NARROW_MS && took <= (steps + 1) * D.NARROW_MS, `narrowed in ${took} ms`);
   close(t.target(), 0.6 + D.MARGIN);
+});
+
+test('a link that freezes every 20 s holds the target where the freezes leave room, without narrowing into the next one', () => {
+  const t = createLatencyTarget(0.6);
+  // 300 ms freezes (wifi) plus their delay: the buffer drains 0.4 s more
+  // over the second each takes to recover from.
+  const freeze = (ms) => (ms % 20000 < 1000 ? 0.4 * Math.min(1, (ms % 20000) / 400) : 0);
+  play(t, 0, 60000, { drain: freeze });
+  const settled = t.cushion();
+  assert.ok(settled > 0, 'the freezes widened the target');
+  const before = t.changes.length;
+  const { lows, lowest } = play(t, 60000, 660000, { drain: freeze });
+  assert.equal(lows, 0, `dipped under LOW_WATER; lowest ${lowest} s ahead; changes ${JSON.stringify(t.changes)}`);
+  assert.ok(t.changes.length - before <= 1, `moved ${t.changes.length - before} times in 10 min: ${JSON.stringify(t.changes.slice(before))}`);
+  assert.ok(t.cushion() <= settled + 1e-9, `cushion ${t.cushion()} > ${settled}`);
+});
+
+test('a stall keeps the target from narrowing for WINDOW_MS, then calm brings it back', () => {
+  const t = createLatencyTarget(0.6);
+  t.stalled(1000, 800);
+  close(t.cushion(), 0.8);
+  play(t, 2000, 1000 + D.WINDOW_MS);
+  close(t.cushion(), 0.8);
+  play(t, 1000 + D.WINDOW_MS, 1000 + D.WINDOW_MS + 12 * D.NARROW_MS);
+  close(t.cushion(), 0);
+});
+
+test('a calm link on a wide target narrows only as far as its own dips allow', () => {
+  const t = createLatencyTarget(0.6);
+  t.stalled(0, 600);
+  // Parts come 0.35 s late: at the base the buffer would dip to 0.05 s.
+  play(t, 1000, 1000 + 3 * D.WINDOW_MS, { lag: 0.35 });
+  const low = t.lowestAhead(1000 + 3 * D.WINDOW_MS);
+  assert.ok(low >= D.LOW_WATER + D.GUARD - 1e-9, `lowest ahead ${low}`);
+  assert.ok(t.cushion() > 0 && t.cushion() < 0.6, `cushion ${t.cushion()}`);
 });
 
 test('the target never exceeds MAX', () => {

@@ -61,6 +61,9 @@ import { createLatencyTarget, DEFAULTS as LATENCY } from './latency.js';
     // fall-backs started; [time, target s, why] each time the target moved;
     // back-buffer trims; times hls.js was unstuck (see unstick).
     behindTarget: [], catchups: 0, fallbacks: 0, prefetches: 0, prefetchHits: 0, targets: [], target: null, trims: 0, unstuck: [],
+    // The lowest the buffer dipped in latency.js's window, replayed at
+    // today's target (s ahead).
+    lowestAhead: null,
     // hls.js's renditions ({height, bitrate}, lowest first) and its switches
     // [time, level, height]; how long each `waiting` after the start lasted (ms).
     levels: [], switches: [], waits: [], waitingSince: null,
@@ -155,6 +158,7 @@ import { createLatencyTarget, DEFAULTS as LATENCY } from './latency.js';
     if (!(latency > 0) || video.readyState < 3) return;
     const a = ahead();
     const target = lat.sample(Date.now(), a);
+    state.lowestAhead = +lat.lowestAhead(Date.now()).toFixed(3);
     if (state.target === null || Math.abs(target - state.target) >= 0.01) {
       state.target = +target.toFixed(3);
       hls.targetLatency = target;
@@ -166,7 +170,9 @@ import { createLatencyTarget, DEFAULTS as LATENCY } from './latency.js';
       video.playbackRate = rate;
     }
   }
-  video.addEventListener('timeupdate', steer);
+  // Ten times a second, not on timeupdate (four): the lowest the buffer
+  // dips between two parts is what latency.js narrows by.
+  setInterval(steer, 100);
 
   // The back buffer, trimmed by the page rather than by hls.js: hls.js's
   // own trim (backBufferLength) runs as the playhead enters each segment,
@@ -344,17 +350,35 @@ import { createLatencyTarget, DEFAULTS as LATENCY } from './latency.js';
   // stalled), so a ladder's player relies on ABR, and pays a round trip
   // per part.
   // At most PREFETCHES at once: over a slow link one is still arriving
-  // when the next playlist names the next part.
-  const PREFETCHES = 3;
+  // when the next playlist names the next part. Browsers open six
+  // connections to a host: this leaves hls.js its playlist and part.
+  const PREFETCHES = 4;
   const prefetched = new Map();
   let prefetching = 0;
   function prefetchHint(details) {
-    if (!hls || state.vod || state.rewound || !details || !details.live || prefetching >= PREFETCHES) return;
+    if (!hls || state.vod || state.rewound || !details || !details.live) return;
     if (hls.levels.length !== 1) return;
+    // Parts already listed that the buffer does not hold yet, earliest
+    // first: after a freeze of the link, hls.js would load them one round
+    // trip each, slower than they play over a 300 ms round trip, and stall
+    // again and again while it catches up (six waits after one 1 s freeze
+    // under the `bad` profile). Fetched together they come in one.
+    const end = bufferEnd();
+    const parts = details.partList || [];
+    for (let i = 0; i < parts.length && prefetching < PREFETCHES; i++) {
+      const p = parts[i];
+      if (p.end > end + 0.02 && !p.loaded && p.url) prefetch(new URL(p.url, details.url).href);
+    }
     const hint = details.preloadHint;
     if (!hint || hint.TYPE !== 'PART' || !hint.URI || hint['BYTERANGE-START'] !== undefined) return;
-    const url = new URL(hint.URI, details.url).href;
-    if (prefetched.has(url)) return;
+    prefetch(new URL(hint.URI, details.url).href);
+  }
+  function bufferEnd() {
+    const b = video.buffered;
+    return b.length ? b.end(b.length - 1) : 0;
+  }
+  function prefetch(url) {
+    if (prefetched.has(url) || prefetching >= PREFETCHES) return;
     const rec = { t0: performance.now() };
     prefetched.set(url, rec);
     if (prefetched.size > 30) prefetched.delete(prefetched.keys().next().value);

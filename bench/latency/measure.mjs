@@ -76,6 +76,8 @@ const player = await page.evaluate(() => {
   return p ? {
     behind: p.behindTarget.map((x) => x[1]), catchups: p.catchups, rewound: p.rewound,
     first_behind: p.behindTarget.slice(0, 8).map((x) => x[1]),
+    target: p.target, lowest_ahead: p.lowestAhead, target_changes: p.targets.length,
+    last_targets: p.targets.slice(-12).map((x) => [x[1], x[2]]),
   } : null;
 });
 const behind = player ? player.behind.slice(Math.floor(player.behind.length / 2)).sort((a, b) => a - b) : [];
@@ -90,6 +92,8 @@ process.stdout.write(JSON.stringify({
   behind_target_median_ms: behind.length ? behind[Math.floor(behind.length / 2)] : null,
   catchups: player ? player.catchups : null,
   rewound: player ? player.rewound : null, first_behind_target_ms: player ? player.first_behind : null,
+  target_s: player ? player.target : null, lowest_ahead_s: player ? player.lowest_ahead : null,
+  target_changes: player ? player.target_changes : null, last_targets: player ? player.last_targets : null,
   waiting_after_start: result.waiting, stalls: result.stalls, undecodable: result.undecodable, startup_ms: result.startedAfterMs,
 }) + '\n');
 await close();
