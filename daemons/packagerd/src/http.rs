@@ -387,7 +387,7 @@ async fn media_playlist(
     }
     let mut body = match (&snap.delta_playlist, q.skip) {
         (Some(delta), true) => delta.clone(),
-        _ => snap.media_playlist.clone(),
+        _ => snap.media_playlist(),
     };
     if let Some(t) = token {
         body = access::rewrite_hls(&String::from_utf8_lossy(&body), t).into();
@@ -442,7 +442,7 @@ async fn dvr_file(
     };
     let init = format!("s{}-init-", h.info.stream_id);
     let object = match now.dvr.get(file) {
-        Some(name) => name.clone(),
+        Some(name) => name,
         None => match file
             .strip_prefix(&init)
             .and_then(|x| x.strip_suffix(".mp4"))

@@ -5,7 +5,7 @@ use crate::segmenter::Segmenter;
 use crate::transcode::Transcoder;
 use bytes::Bytes;
 use stage_core::config::Ladder;
-use stage_media::hls::{RenditionReport, render_multivariant};
+use stage_media::hls::{MediaPlaylist, RenditionReport, render_multivariant};
 use stage_media::link::{LinkMessage, StreamInfo};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
@@ -34,7 +34,10 @@ pub struct Snapshot {
     pub title: String,
     pub started_at_ms: i64,
     pub multivariant: Option<String>,
-    pub media_playlist: Bytes,
+    /// The media playlist, rendered in full when first asked for (see
+    /// `media_playlist`).
+    pub playlist: Option<Arc<MediaPlaylist>>,
+    pub(crate) full_playlist: std::sync::OnceLock<Bytes>,
     /// The `_HLS_skip=YES` delta update, when there is anything to skip.
     pub delta_playlist: Option<Bytes>,
     pub files: BTreeMap<String, File>,
@@ -74,7 +77,7 @@ pub struct Snapshot {
     pub mpd: Option<Bytes>,
     /// The DVR window's segments (gone from memory) → their recording
     /// objects' names.
-    pub dvr: Arc<std::collections::HashMap<String, String>>,
+    pub dvr: Arc<crate::segmenter::DvrObjects>,
 }
 
 /// What /status reports about a stream's transcoding.
@@ -94,6 +97,22 @@ pub struct TranscodeStatus {
 }
 
 impl Snapshot {
+    /// The full media playlist. Rendered on the first request for it, not
+    /// at every part: players follow a live stream with delta updates
+    /// (`delta_playlist`), and with a DVR window the full one lists hours
+    /// of segments (~130 KB an hour of them); rendered five times a second
+    /// it churned the heap into growth of ~4.5 MB an hour (bench/README.md,
+    /// "where packagerd's memory went").
+    pub fn media_playlist(&self) -> Bytes {
+        self.full_playlist
+            .get_or_init(|| {
+                self.playlist
+                    .as_ref()
+                    .map_or_else(Bytes::new, |p| Bytes::from(p.render()))
+            })
+            .clone()
+    }
+
     /// A rendition by name: `source` is this snapshot itself.
     pub fn rendition(&self, name: &str) -> Option<&Snapshot> {
         if name == "source" {
@@ -395,7 +414,6 @@ fn snapshot(
         multivariant: variant
             .as_ref()
             .map(|v| render_multivariant(std::slice::from_ref(v))),
-        media_playlist: Bytes::from(playlist.render()),
         delta_playlist: playlist.render_delta().map(Bytes::from),
         files,
         segment_count: count,
@@ -421,6 +439,8 @@ fn snapshot(
         latency_ms,
         mpd: None,
         dvr: seg.dvr_objects(),
+        playlist: Some(Arc::new(playlist)),
+        full_playlist: Default::default(),
     }
 }
 

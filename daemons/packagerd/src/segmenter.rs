@@ -29,7 +29,7 @@ use stage_media::hls::{
     LowLatency, MediaPlaylist, PartEntry, RenderedSegments, RenditionReport, SegmentEntry, Variant,
 };
 use stage_media::link::{Frame, LinkMessage};
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
 /// Samples in an AAC frame.
@@ -95,22 +95,77 @@ struct Dvr {
     /// Discontinuity tags among `entries`.
     discontinuities: u64,
     rendered: Option<Arc<RenderedSegments>>,
-    /// Their URIs → their recording objects' names.
-    objects: Arc<HashMap<String, String>>,
+    /// Their recording objects.
+    objects: Arc<DvrObjects>,
+}
+
+/// The DVR window's segments' recording objects, for HTTP to find one by
+/// its live URI. Plain numbers, no string per segment: every snapshot
+/// shares this, so each segment that joins copies it (`Arc::make_mut`),
+/// and a map of two strings per segment made thousands of small
+/// allocations every 2 s (bench/README.md, "where packagerd's memory
+/// went").
+#[derive(Debug, Default, Clone)]
+pub struct DvrObjects {
+    stream_id: i64,
+    /// Ascending by sequence number.
+    entries: VecDeque<DvrObject>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct DvrObject {
+    seq: u64,
+    duration: f64,
+    init_id: u64,
+    discontinuity: bool,
+}
+
+impl DvrObjects {
+    /// The recording object's name for a DVR segment's live URI
+    /// (`s{stream}-{seq}.m4s`).
+    pub fn get(&self, uri: &str) -> Option<String> {
+        let seq: u64 = uri
+            .strip_prefix(&format!("s{}-", self.stream_id))?
+            .strip_suffix(".m4s")?
+            .parse()
+            .ok()?;
+        let i = self.entries.binary_search_by_key(&seq, |o| o.seq).ok()?;
+        let o = self.entries[i];
+        Some(crate::recorder::segment_name(
+            o.seq,
+            o.duration,
+            o.init_id,
+            o.discontinuity,
+        ))
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
 }
 
 impl Dvr {
-    fn push(&mut self, e: SegmentEntry, object: String) {
+    fn push(&mut self, e: SegmentEntry, stream_id: i64, init_id: u64) {
         self.secs += e.duration;
         self.discontinuities += e.discontinuity as u64;
         let objects = Arc::make_mut(&mut self.objects);
-        objects.insert(e.uri.clone(), object);
+        objects.stream_id = stream_id;
+        objects.entries.push_back(DvrObject {
+            seq: e.seq,
+            duration: e.duration,
+            init_id,
+            discontinuity: e.discontinuity,
+        });
         self.entries.push_back(e);
         while self.secs * 1000.0 > self.limit_ms as f64 {
             let Some(old) = self.entries.pop_front() else {
                 break;
             };
-            objects.remove(&old.uri);
+            objects.entries.pop_front();
             self.secs -= old.duration;
             self.discontinuities -= old.discontinuity as u64;
         }
@@ -1003,13 +1058,14 @@ impl Segmenter {
         if s.epoch == self.epoch {
             e.program_date_time_ms = self.listed_date(e.seq, s.start_ms);
         }
-        let name = crate::recorder::segment_name(e.seq, e.duration, s.init_id, e.discontinuity);
-        e.parts.clear();
-        self.dvr.push(e, name);
+        // Not `clear`: that keeps the parts' capacity, ~400 B a segment
+        // for the window's hours.
+        e.parts = Vec::new();
+        self.dvr.push(e, self.stream_id, s.init_id);
     }
 
-    /// The DVR window's segment URIs → their recording objects' names.
-    pub fn dvr_objects(&self) -> Arc<HashMap<String, String>> {
+    /// The DVR window's segments' recording objects.
+    pub fn dvr_objects(&self) -> Arc<DvrObjects> {
         self.dvr.objects.clone()
     }
 
@@ -1619,7 +1675,10 @@ mod tests {
             .lines()
             .find(|l| l.starts_with("s1-"))
             .unwrap();
-        assert!(s.dvr_objects()[uri].ends_with("_d.m4s"), "{uri}");
+        assert!(
+            s.dvr_objects().get(uri).unwrap().ends_with("_d.m4s"),
+            "{uri}"
+        );
         for t in (41_000..61_000).step_by(1000) {
             feed(&mut s, t, 1000, 60);
             record_all(&mut s);
@@ -1646,11 +1705,16 @@ mod tests {
         for seq in head.first_seq..head.first_seq + head.count as u64 {
             let uri = format!("s1-{seq}.m4s");
             assert!(text.contains(&format!("\n{uri}\n")), "{uri}: {text}");
-            assert!(
-                objects[&uri].starts_with(&format!("{seq:010}_2")),
-                "{}",
-                objects[&uri]
-            );
+            let name = objects.get(&uri).unwrap();
+            assert!(name.starts_with(&format!("{seq:010}_2")), "{name}");
+        }
+        // Nothing for a segment that has left the window, one still held,
+        // another stream's, or a part.
+        let held_uri = format!("s1-{}.m4s", held[0]);
+        let gone = format!("s1-{}.m4s", head.first_seq - 1);
+        let other = format!("s2-{}.m4s", head.first_seq);
+        for uri in [held_uri.as_str(), &gone, &other, "s1-p10.m4s", "s1-.m4s"] {
+            assert_eq!(objects.get(uri), None, "{uri}");
         }
         assert!(!text.contains("rec/"), "{text}");
         // (One more: the open segment's.)
