@@ -56,9 +56,7 @@ fn main() -> anyhow::Result<()> {
         .switch_interval_ms
         .unwrap_or(ladder.switch_interval.0.as_millis() as f64);
     let mut t = packagerd::transcode::Transcoder::new(ladder.rungs.clone(), &preset)
-        .with_switch_points(packagerd::transcode::SwitchPoints::new(
-            2000, 200.0, every_ms,
-        ));
+        .with_switch_points(stage_media::llhls::SwitchPoints::new(2000, 200.0, every_ms));
     let mut frames = vec![0u64; ladder.rungs.len()];
     let (c0, w0) = (cpu_seconds(), Instant::now());
     for m in &msgs {

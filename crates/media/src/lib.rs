@@ -6,6 +6,7 @@
 //! - [`fmp4`]: CMAF/fMP4 init and media segments.
 //! - [`hls`]: HLS media and multivariant playlists.
 //! - [`dash`]: the MPEG-DASH MPD over the same CMAF segments.
+//! - [`llhls`]: the LL-HLS packager (access units → parts, segments, playlists).
 //! - [`link`]: the framing of the internal media link (ingestd → packagerd).
 //! - [`rtmp_guard`]: bounds on what an RTMP peer can make us buffer.
 
@@ -17,6 +18,7 @@ pub mod flv;
 pub mod fmp4;
 pub mod hls;
 pub mod link;
+pub mod llhls;
 pub mod rtmp_guard;
 #[doc(hidden)]
 pub mod testdata;

@@ -1,5 +1,10 @@
 //! Real codec configurations for tests across the workspace (written by
-//! ffmpeg/libx264 and ffmpeg's AAC encoder).
+//! ffmpeg/libx264 and ffmpeg's AAC encoder), and synthetic streams to feed
+//! the packager.
+
+use crate::link::{Frame, LinkMessage};
+use crate::llhls::Segmenter;
+use bytes::Bytes;
 
 /// avcC for 1280x720 High@3.1.
 pub const AVCC_720P: &[u8] = &[
@@ -17,3 +22,77 @@ pub const AVCC_1080P: &[u8] = &[
 
 /// AudioSpecificConfig: AAC-LC 48 kHz stereo.
 pub const ASC_48K_STEREO: &[u8] = &[0x11, 0x90];
+
+/// A video frame at `dts` that arrived on time (wall clock 1 000 000 + dts).
+pub fn frame(dts: i64, key: bool) -> Frame {
+    Frame {
+        dts_ms: dts,
+        cts_ms: 0,
+        keyframe: key,
+        wallclock_ms: 1_000_000 + dts,
+        data: Bytes::from_static(&[0, 0, 0, 1, 0x65]),
+    }
+}
+/// A video frame message at `dts`.
+pub fn video_at(dts: i64, key: bool) -> LinkMessage {
+    LinkMessage::Video(frame(dts, key))
+}
+/// An AAC frame message at `dts`.
+pub fn audio_at(dts: i64) -> LinkMessage {
+    LinkMessage::Audio(Frame {
+        dts_ms: dts,
+        cts_ms: 0,
+        keyframe: true,
+        wallclock_ms: 1_000_000 + dts,
+        data: Bytes::from_static(&[0x21, 0x10]),
+    })
+}
+/// `m` arriving `late` ms later than `frame` says.
+pub fn late(m: LinkMessage, late: i64) -> LinkMessage {
+    match m {
+        LinkMessage::Video(mut f) => {
+            f.wallclock_ms += late;
+            LinkMessage::Video(f)
+        }
+        LinkMessage::Audio(mut f) => {
+            f.wallclock_ms += late;
+            LinkMessage::Audio(f)
+        }
+        m => m,
+    }
+}
+/// A segmenter (stream 7, 2 s segments, 200 ms parts, 6 listed) that
+/// has 720p H.264 and 48 kHz AAC configs.
+pub fn configured_segmenter() -> Segmenter {
+    let mut s = Segmenter::new(7, 2000, 200, 6, 0);
+    s.push(LinkMessage::VideoConfig(Bytes::from_static(AVCC_720P)))
+        .unwrap();
+    s.push(LinkMessage::AudioConfig(Bytes::from_static(ASC_48K_STEREO)))
+        .unwrap();
+    s
+}
+/// 30 fps video (keyframe every `gop` frames) and 48 kHz AAC on one
+/// absolute grid, for the frames whose time falls in [from_ms, from_ms + ms).
+pub fn feed(s: &mut Segmenter, from_ms: i64, ms: i64, gop: i64) {
+    feed_late(s, from_ms, ms, gop, &|_| 0);
+}
+/// `feed`, each frame arriving `lag(dts)` ms late.
+pub fn feed_late(s: &mut Segmenter, from_ms: i64, ms: i64, gop: i64, lag: &dyn Fn(i64) -> i64) {
+    let end = from_ms + ms;
+    let mut vi = (from_ms * 30 + 999) / 1000;
+    let mut ai = (from_ms * 48000 + 1_023_999) / 1_024_000;
+    loop {
+        let vt = vi * 1000 / 30;
+        let at = ai * 1024 * 1000 / 48000;
+        if vt >= end && at >= end {
+            break;
+        }
+        if vt <= at && vt < end {
+            s.push(late(video_at(vt, vi % gop == 0), lag(vt))).unwrap();
+            vi += 1;
+        } else {
+            s.push(late(audio_at(at), lag(at))).unwrap();
+            ai += 1;
+        }
+    }
+}

@@ -3,9 +3,9 @@
 //! `http` cuts from the very segments HLS serves (`.t{track}.m4s`).
 
 use crate::registry::Snapshot;
-use crate::segmenter::DashSegment;
 use stage_media::dash::{Media, Mpd, Period, Representation};
 use stage_media::fmp4::{Track, TrackConfig};
+use stage_media::llhls::DashSegment;
 
 /// Suffix of a per-track copy of a segment or init: `NAME.t{ID}.m4s`.
 pub fn track_file(file: &str) -> Option<(String, u32)> {
@@ -212,5 +212,51 @@ mod tests {
         assert_eq!(track_file("s3-12.m4s"), None);
         assert_eq!(track_file("s3-12.tx.m4s"), None);
         assert_eq!(track_file("s3-12.t1.m3u8"), None);
+    }
+
+    /// A period per timeline, each starting at its timeline's first date;
+    /// video and audio offsets name the same instant.
+    #[test]
+    fn periods_start_at_each_timelines_first_date() {
+        use stage_media::link::LinkMessage;
+        use stage_media::testdata::{configured_segmenter, feed};
+        let mut s = configured_segmenter();
+        feed(&mut s, 0, 6100, 60);
+        s.push(LinkMessage::Discontinuity).unwrap();
+        feed(&mut s, 20_000, 6100, 60);
+        let segs = s.dash_segments();
+        let mut epochs: Vec<u64> = segs.iter().map(|x| x.epoch).collect();
+        epochs.dedup();
+        assert_eq!(epochs.len(), 2, "two timelines: {epochs:?}");
+        let snap = crate::registry::Snapshot {
+            dash: segs.clone(),
+            ..Default::default()
+        };
+        let ast = 990_000;
+        let mpd = crate::dash::manifest(&[("source", &snap)], ast, 1_030_000, 2.0).unwrap();
+        assert_eq!(mpd.matches("<Period ").count(), 2, "{mpd}");
+        for epoch in epochs {
+            let x = segs.iter().find(|y| y.epoch == epoch).unwrap();
+            let start = format!(
+                "<Period id=\"e{epoch}-i{}\" start=\"PT{:.3}S\">",
+                x.init_id,
+                (x.epoch_pdt_ms.unwrap() - ast) as f64 / 1000.0
+            );
+            assert!(mpd.contains(&start), "{start} in {mpd}");
+            // Video and audio offsets name the same instant.
+            let v = format!("presentationTimeOffset=\"{}\"", x.epoch_start_ticks);
+            let a = format!(
+                "presentationTimeOffset=\"{}\"",
+                x.epoch_start_ticks * 48_000 / 90_000
+            );
+            assert!(mpd.contains(&v) && mpd.contains(&a), "{v} {a} in {mpd}");
+            let number = format!("startNumber=\"{}\"", x.seq);
+            assert!(mpd.contains(&number), "{mpd}");
+        }
+        assert!(mpd.contains("media=\"source/s7-$Number$.t1.m4s\""), "{mpd}");
+        assert!(
+            mpd.contains("initialization=\"source/s7-init-0.t2.mp4\""),
+            "{mpd}"
+        );
     }
 }

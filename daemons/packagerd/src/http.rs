@@ -448,7 +448,7 @@ async fn dvr_file(
             .and_then(|x| x.strip_suffix(".mp4"))
             .and_then(|id| id.parse::<u64>().ok())
         {
-            Some(id) => crate::recorder::init_name(id),
+            Some(id) => stage_media::llhls::names::init_name(id),
             None => return not_found("segment"),
         },
     };

@@ -3,8 +3,8 @@
 //! info and the player page over HTTP.
 //!
 //! - `link_server`: the media link listener.
-//! - `registry`: live streams; one task per stream owns its `segmenter`.
-//! - `segmenter`: access units → segments + playlist (pure).
+//! - `registry`: live streams; one task per stream owns its segmenter
+//!   (`stage_media::llhls`: access units → parts, segments, playlists; pure).
 //! - `dash`: the DASH manifest over the same segments.
 //! - `http`: public routes; `admin`: /status and /metrics; `web`: player assets.
 //! - `viewers`: playback sessions per stream, recorded in the database.
@@ -17,7 +17,6 @@ pub mod http;
 pub mod link_server;
 pub mod recorder;
 pub mod registry;
-pub mod segmenter;
 pub mod tls;
 pub mod transcode;
 pub mod viewers;

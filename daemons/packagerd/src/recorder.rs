@@ -31,6 +31,7 @@ use object_store::{ObjectStore, ObjectStoreExt};
 use stage_core::Db;
 use stage_core::db::NewVod;
 use stage_media::hls::{MediaPlaylist, SegmentEntry, Variant, render_multivariant};
+pub use stage_media::llhls::names::{RecordedSegment, init_name, parse_segment_name, segment_name};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -111,50 +112,6 @@ pub struct Recorder {
 /// The prefix of a stream's recording.
 pub fn prefix(stream_id: i64) -> String {
     format!("s{stream_id}")
-}
-
-/// Object key of a segment: `{seq:010}_{duration µs}_{init id}[_d].m4s`.
-pub fn segment_name(seq: u64, duration: f64, init_id: u64, discontinuity: bool) -> String {
-    let us = (duration * 1e6).round() as u64;
-    let d = if discontinuity { "_d" } else { "" };
-    format!("{seq:010}_{us}_{init_id}{d}.m4s")
-}
-
-/// A recorded segment, from its object name.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RecordedSegment {
-    pub seq: u64,
-    pub duration: f64,
-    pub init_id: u64,
-    pub discontinuity: bool,
-}
-
-/// Reads a segment's object name (None for anything else).
-pub fn parse_segment_name(name: &str) -> Option<RecordedSegment> {
-    let stem = name.strip_suffix(".m4s")?;
-    let mut it = stem.split('_');
-    let seq = it.next()?.parse().ok()?;
-    let us: u64 = it.next()?.parse().ok()?;
-    let init_id = it.next()?.parse().ok()?;
-    let discontinuity = match it.next() {
-        None => false,
-        Some("d") => true,
-        Some(_) => return None,
-    };
-    if it.next().is_some() {
-        return None;
-    }
-    Some(RecordedSegment {
-        seq,
-        duration: us as f64 / 1e6,
-        init_id,
-        discontinuity,
-    })
-}
-
-/// Object key of an init segment.
-pub fn init_name(init_id: u64) -> String {
-    format!("init-{init_id}.mp4")
 }
 
 /// A rendition's VOD playlist from its recorded segments (any order): gaps
@@ -738,35 +695,6 @@ pub async fn finalize(store: &dyn ObjectStore, db: &Db, f: &Finish) -> anyhow::R
 mod tests {
     use super::*;
     use object_store::local::LocalFileSystem;
-
-    #[test]
-    fn segment_names_carry_what_the_playlist_needs() {
-        let n = segment_name(42, 2.002, 7, true);
-        assert_eq!(n, "0000000042_2002000_7_d.m4s");
-        assert_eq!(
-            parse_segment_name(&n),
-            Some(RecordedSegment {
-                seq: 42,
-                duration: 2.002,
-                init_id: 7,
-                discontinuity: true
-            })
-        );
-        assert_eq!(
-            parse_segment_name("0000000001_2000000_0.m4s").map(|s| s.discontinuity),
-            Some(false)
-        );
-        for bad in [
-            "vod.m3u8",
-            "init-0.mp4",
-            "1_2.m4s",
-            "1_2_3_x.m4s",
-            "a_2_3.m4s",
-            "1_2_3_d_4.m4s",
-        ] {
-            assert_eq!(parse_segment_name(bad), None, "{bad}");
-        }
-    }
 
     #[test]
     fn a_vod_playlist_lists_every_segment_in_order_and_marks_gaps() {

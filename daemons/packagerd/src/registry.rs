@@ -1,12 +1,12 @@
 //! Live streams in this packagerd: one task per stream owns its segmenter;
 //! HTTP handlers read immutable snapshots it publishes after each change.
 
-use crate::segmenter::Segmenter;
 use crate::transcode::Transcoder;
 use bytes::Bytes;
 use stage_core::config::Ladder;
 use stage_media::hls::{MediaPlaylist, RenditionReport, render_multivariant};
 use stage_media::link::{LinkMessage, StreamInfo};
+use stage_media::llhls::Segmenter;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -67,7 +67,7 @@ pub struct Snapshot {
     /// Transcoding state, when the stream's ladder has rungs.
     pub transcode: Option<TranscodeStatus>,
     /// The playlist window's segments as DASH describes them.
-    pub dash: Vec<crate::segmenter::DashSegment>,
+    pub dash: Vec<stage_media::llhls::DashSegment>,
     pub frame_rate: Option<f64>,
     /// How old the newest part's first frame (by its arrival at ingestd)
     /// was when the part was ready here (ms): the part's duration plus the
@@ -77,7 +77,7 @@ pub struct Snapshot {
     pub mpd: Option<Bytes>,
     /// The DVR window's segments (gone from memory) → their recording
     /// objects' names.
-    pub dvr: Arc<crate::segmenter::DvrObjects>,
+    pub dvr: Arc<stage_media::llhls::DvrObjects>,
 }
 
 /// What /status reports about a stream's transcoding.
@@ -477,7 +477,7 @@ impl Recorded {
             let ok = recorder.segment(
                 stream_id,
                 rendition,
-                &crate::recorder::RecordedSegment {
+                &stage_media::llhls::names::RecordedSegment {
                     seq: s.entry.seq,
                     duration: s.entry.duration,
                     init_id: s.init_id,
@@ -620,7 +620,7 @@ fn transcode_thread(
     let names: Vec<String> = ladder.rungs.iter().map(|r| r.name.clone()).collect();
     let every_ms = ladder.switch_interval.0.as_millis() as f64;
     let mut t = Transcoder::new(ladder.rungs, &ladder.preset).with_switch_points(
-        crate::transcode::SwitchPoints::new(target_ms, part_ms as f64, every_ms),
+        stage_media::llhls::SwitchPoints::new(target_ms, part_ms as f64, every_ms),
     );
     let mut last_drop: Option<std::time::Instant> = None;
     // Transcode speed: media time in over time spent in `push`.

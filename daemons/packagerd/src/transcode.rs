@@ -19,6 +19,7 @@ use ffmpeg_next as ff;
 use stage_core::config::Rung;
 use stage_media::avc::{self, AvcConfig};
 use stage_media::link::{Frame, LinkMessage};
+use stage_media::llhls::SwitchPoints;
 use std::collections::HashMap;
 use std::sync::Once;
 
@@ -66,68 +67,6 @@ pub struct Transcoder {
     /// Skip video until the next keyframe (after a dropped input frame).
     resync: bool,
     switch: SwitchPoints,
-}
-
-/// Where the rungs get keyframes: at every source keyframe (so segments
-/// line up) and, between them, every `every_ms` rounded to whole parts, so
-/// the extra keyframe opens a part (INDEPENDENT=YES): a player switching
-/// down mid-segment joins there instead of refetching the segment from its
-/// start, which on the slow link that made it switch outlasts its buffer.
-/// Never within a part of where the segment may end, where a keyframe
-/// would cut the rung's segment where the source's does not.
-#[derive(Debug, Clone)]
-pub struct SwitchPoints {
-    target_ms: i64,
-    part_ms: f64,
-    every_ms: f64,
-    segment_start: Option<i64>,
-    last_key: Option<i64>,
-}
-
-impl SwitchPoints {
-    /// `target_ms` and `part_ms` as the segmenters use them; `every_ms` 0
-    /// for keyframes only where the source has them.
-    pub fn new(target_ms: i64, part_ms: f64, every_ms: f64) -> SwitchPoints {
-        SwitchPoints {
-            target_ms,
-            part_ms,
-            every_ms,
-            segment_start: None,
-            last_key: None,
-        }
-    }
-
-    /// Whether the rungs' frame at `pts` (ms, presentation order) is a
-    /// keyframe; `frame_ms` is the frame duration.
-    pub fn keyframe(&mut self, pts: i64, source_key: bool, frame_ms: f64) -> bool {
-        let tolerance = crate::segmenter::CUT_TOLERANCE_MS;
-        if source_key {
-            // The segmenter's rule: a keyframe cuts once the target is reached.
-            if self
-                .segment_start
-                .is_none_or(|s| pts - s >= self.target_ms - tolerance)
-            {
-                self.segment_start = Some(pts);
-            }
-            self.last_key = Some(pts);
-            return true;
-        }
-        let (Some(start), Some(last)) = (self.segment_start, self.last_key) else {
-            return false;
-        };
-        if self.every_ms <= 0.0 || frame_ms <= 0.0 {
-            return false;
-        }
-        let part = (self.part_ms / frame_ms).round().max(1.0) * frame_ms;
-        let interval = (self.every_ms / part).round().max(1.0) * part;
-        let since = (pts - last) as f64;
-        let into = (pts - start) as f64;
-        if since + frame_ms / 2.0 >= interval && into + part < (self.target_ms - tolerance) as f64 {
-            self.last_key = Some(pts);
-            return true;
-        }
-        false
-    }
 }
 
 /// Rungs worth making from a `source_height` source: never an upscale, and
@@ -567,35 +506,8 @@ fn encode(
 mod tests {
     use super::*;
 
-    /// Frames (30 fps, ms-rounded PTS) that come out as keyframes, for
-    /// source keyframes every `gop` frames.
-    fn keys(every_ms: f64, gop: usize) -> Vec<usize> {
-        let mut sp = SwitchPoints::new(2000, 200.0, every_ms);
-        (0..240)
-            .filter(|&i| sp.keyframe((i * 1000 / 30) as i64, i % gop == 0, 1000.0 / 30.0))
-            .collect()
-    }
-
-    #[test]
-    fn switch_points_open_parts_and_never_cut_a_segment_the_source_does_not() {
-        // Off: only the source's keyframes.
-        assert_eq!(keys(0.0, 60), [0, 60, 120, 180]);
-        // 600 ms = 3 parts of 6 frames; none past 1.8 s into a 2 s segment.
-        assert_eq!(
-            keys(600.0, 60),
-            [0, 18, 36, 60, 78, 96, 120, 138, 156, 180, 198, 216]
-        );
-        // Every keyframe is at a part start (a multiple of 6 frames into
-        // its segment).
-        assert!(keys(600.0, 60).iter().all(|k| (k % 60) % 6 == 0));
-        // A 1 s source GOP: segments still start every other source
-        // keyframe, and the extra ones count from the last keyframe.
-        assert_eq!(keys(600.0, 30)[..6], [0, 18, 30, 48, 60, 78]);
-        // 1 s rounds to 5 parts.
-        assert_eq!(keys(1000.0, 60)[..3], [0, 30, 60]);
-    }
-    use crate::segmenter::Segmenter;
     use stage_core::config::default_ladders;
+    use stage_media::llhls::{Segmenter, SwitchPoints};
 
     fn flv_messages(path: &std::path::Path) -> Vec<LinkMessage> {
         stage_media::flv::file_messages(&std::fs::read(path).unwrap(), 1_000_000).unwrap()
