@@ -1,10 +1,15 @@
 //! The stream hub: the one task that owns which channels are live, who
 //! publishes to them, and their reconnect grace timers. Connections and the
-//! admin API talk to it by message and get answers on oneshot channels.
+//! admin API talk to it by message and get answers on oneshot channels. It
+//! never awaits the database: rows go to the [`Journal`] in order, and a
+//! new stream's row comes back as a message ([`Msg::Started`]) while the
+//! channel is held as starting.
+
+use crate::journal::Journal;
 
 use crate::forwarder::{self, Forwarder};
 use serde::Serialize;
-use stage_core::db::{Channel, DbError};
+use stage_core::db::{Channel, DbError, Stream};
 use stage_core::{Config, Db};
 use stage_media::link::{EndInfo, LinkMessage, StreamInfo, VERSION};
 use std::collections::HashMap;
@@ -49,6 +54,30 @@ pub struct PublisherStats {
     pub meter: std::sync::Mutex<crate::meter::Meter>,
 }
 
+impl PublisherStats {
+    /// Counts an access unit forwarded at `now_ms` (configurations count nothing).
+    pub fn count(&self, msg: &LinkMessage, now_ms: i64) {
+        match msg {
+            LinkMessage::Video(f) => {
+                self.video_frames.fetch_add(1, Ordering::Relaxed);
+                if f.keyframe {
+                    self.keyframes.fetch_add(1, Ordering::Relaxed);
+                }
+                if let Ok(mut m) = self.meter.lock() {
+                    m.video(now_ms, f.dts_ms, f.data.len(), f.keyframe);
+                }
+            }
+            LinkMessage::Audio(f) => {
+                self.audio_frames.fetch_add(1, Ordering::Relaxed);
+                if let Ok(mut m) = self.meter.lock() {
+                    m.audio(now_ms, f.dts_ms, f.data.len());
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
 /// Something that happened to a channel's ingest, for the dashboard.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct IngestEvent {
@@ -86,6 +115,14 @@ enum Msg {
         conn: u64,
         how: Departure,
         reason: String,
+    },
+    /// The journal opened (or could not open) the stream a publish asked for.
+    Started {
+        channel: Channel,
+        conn: u64,
+        peer: SocketAddr,
+        stream: Result<Stream, DbError>,
+        reply: oneshot::Sender<Result<Grant, Refusal>>,
     },
     GraceOver {
         channel_id: i64,
@@ -244,8 +281,9 @@ pub fn spawn(cfg: Config, db: Db) -> HubHandle {
         admin_token,
         grace: cfg.ingestd.reconnect_grace.0,
         cfg,
-        db,
+        journal: Journal::spawn(db),
         live: HashMap::new(),
+        starting: std::collections::HashSet::new(),
         events: std::collections::VecDeque::new(),
         tx: tx.clone(),
         next_gen: 0,
@@ -257,9 +295,11 @@ pub fn spawn(cfg: Config, db: Db) -> HubHandle {
 struct Hub {
     cfg: Config,
     admin_token: String,
-    db: Db,
+    journal: Journal,
     grace: Duration,
     live: HashMap<i64, Live>,
+    /// Channels whose new stream the journal is opening.
+    starting: std::collections::HashSet<i64>,
     events: std::collections::VecDeque<IngestEvent>,
     tx: mpsc::Sender<Msg>,
     next_gen: u64,
@@ -302,10 +342,14 @@ impl Hub {
                     conn,
                     peer,
                     reply,
-                } => {
-                    let res = self.publish(channel, conn, peer).await;
-                    let _ = reply.send(res);
-                }
+                } => self.publish(channel, conn, peer, reply).await,
+                Msg::Started {
+                    channel,
+                    conn,
+                    peer,
+                    stream,
+                    reply,
+                } => self.started(channel, conn, peer, stream, reply),
                 Msg::Left {
                     channel_id,
                     conn,
@@ -357,6 +401,7 @@ impl Hub {
                         }
                         self.end(id, "ingestd shut down").await;
                     }
+                    self.journal.flush().await;
                     let _ = reply.send(());
                     return;
                 }
@@ -364,16 +409,25 @@ impl Hub {
         }
     }
 
+    /// A publish on `channel`: resumed at once within the grace period,
+    /// refused while the channel is live or starting, otherwise a new
+    /// stream, answered when the journal has opened its row.
     async fn publish(
         &mut self,
         channel: Channel,
         conn: u64,
         peer: SocketAddr,
-    ) -> Result<Grant, Refusal> {
+        reply: oneshot::Sender<Result<Grant, Refusal>>,
+    ) {
+        if self.starting.contains(&channel.id) {
+            let _ = reply.send(Err(Refusal::AlreadyLive));
+            return;
+        }
         let (kick, kicked) = oneshot::channel();
         if let Some(live) = self.live.get_mut(&channel.id) {
             if live.publisher.is_some() {
-                return Err(Refusal::AlreadyLive);
+                let _ = reply.send(Err(Refusal::AlreadyLive));
+                return;
             }
             // Back within the grace period: same stream, after a discontinuity.
             live.publisher = Some(Publisher { conn, peer, kick });
@@ -382,38 +436,74 @@ impl Hub {
             live.reconnects += 1;
             let _ = live.forwarder.tx.send(LinkMessage::Discontinuity).await;
             let ts_offset = live.forwarder.state.last_dts.load(Ordering::Relaxed) + 100;
-            let _ = self
-                .db
-                .add_event(
-                    live.stream_id,
-                    "reconnect",
-                    serde_json::json!({"peer": peer.to_string()}),
-                )
-                .await;
+            self.journal.event(
+                live.stream_id,
+                "reconnect",
+                serde_json::json!({"peer": peer.to_string()}),
+            );
             tracing::info!(channel = %channel.name, stream = live.stream_id, %peer, "publisher reconnected; stream continues");
             let detail = format!("from {peer}; stream continues");
             record(&mut self.events, event(&channel.name, "reconnect", detail));
-            return Ok(Grant {
+            let _ = reply.send(Ok(Grant {
                 stream_id: live.stream_id,
                 forwarder: live.forwarder.clone(),
                 ts_offset,
                 resumed: true,
                 kicked,
                 stats: live.stats.clone(),
-            });
+            }));
+            return;
         }
-        let stream = self.db.start_stream(&channel).await.map_err(|e| match e {
-            DbError::Conflict(_) => Refusal::AlreadyLive,
-            e => Refusal::Db(e),
-        })?;
-        let _ = self
-            .db
-            .add_event(
-                stream.id,
-                "publish",
-                serde_json::json!({"peer": peer.to_string()}),
-            )
-            .await;
+        self.starting.insert(channel.id);
+        let opened = self.journal.start(channel.clone());
+        let (tx, journal) = (self.tx.clone(), self.journal.clone());
+        tokio::spawn(async move {
+            // No answer: the journal is gone, so is ingestd (dropping
+            // `reply` tells the connection so).
+            let Ok(stream) = opened.await else { return };
+            let id = stream.as_ref().ok().map(|s| s.id);
+            let started = Msg::Started {
+                channel,
+                conn,
+                peer,
+                stream,
+                reply,
+            };
+            if tx.send(started).await.is_err() {
+                // The hub stopped meanwhile: the row must not stay live.
+                if let Some(id) = id {
+                    journal.end(id);
+                }
+            }
+        });
+    }
+
+    /// The rest of a new stream's publish, once its row exists.
+    fn started(
+        &mut self,
+        channel: Channel,
+        conn: u64,
+        peer: SocketAddr,
+        stream: Result<Stream, DbError>,
+        reply: oneshot::Sender<Result<Grant, Refusal>>,
+    ) {
+        self.starting.remove(&channel.id);
+        let stream = match stream {
+            Ok(s) => s,
+            Err(DbError::Conflict(_)) => {
+                let _ = reply.send(Err(Refusal::AlreadyLive));
+                return;
+            }
+            Err(e) => {
+                let _ = reply.send(Err(Refusal::Db(e)));
+                return;
+            }
+        };
+        self.journal.event(
+            stream.id,
+            "publish",
+            serde_json::json!({"peer": peer.to_string()}),
+        );
         self.tell_chat(&channel.name, Some(stream.id));
         let info = StreamInfo {
             version: VERSION,
@@ -441,8 +531,10 @@ impl Hub {
                 format!("from {peer}, stream {}", stream.id),
             ),
         );
+        let (kick, kicked) = oneshot::channel();
+        let channel_id = channel.id;
         self.live.insert(
-            channel.id,
+            channel_id,
             Live {
                 channel,
                 stream_id: stream.id,
@@ -455,14 +547,23 @@ impl Hub {
             },
         );
         self.next_gen += 1;
-        Ok(Grant {
+        let granted = reply.send(Ok(Grant {
             stream_id: stream.id,
             forwarder,
             ts_offset: 0,
             resumed: false,
             kicked,
             stats,
-        })
+        }));
+        if granted.is_err() {
+            // The connection is gone (closed while the row was opened).
+            let _ = self.tx.try_send(Msg::Left {
+                channel_id,
+                conn,
+                how: Departure::Clean,
+                reason: "publisher gone before the stream started".into(),
+            });
+        }
     }
 
     async fn left(&mut self, channel_id: i64, conn: u64, how: Departure, reason: String) {
@@ -484,14 +585,11 @@ impl Hub {
                     &mut self.events,
                     event(&name, "publisher_lost", reason.clone()),
                 );
-                let _ = self
-                    .db
-                    .add_event(
-                        stream,
-                        "publisher_lost",
-                        serde_json::json!({"reason": reason}),
-                    )
-                    .await;
+                self.journal.event(
+                    stream,
+                    "publisher_lost",
+                    serde_json::json!({"reason": reason}),
+                );
                 let tx = self.tx.clone();
                 let grace = self.grace;
                 tokio::spawn(async move {
@@ -518,18 +616,13 @@ impl Hub {
                 reason: reason.into(),
             }))
             .await;
-        if let Err(e) = self.db.end_stream(live.stream_id).await {
-            tracing::error!(stream = live.stream_id, cause = %e, "could not mark stream ended");
-        }
+        self.journal.end(live.stream_id);
         self.tell_chat(&live.channel.name, None);
-        let _ = self
-            .db
-            .add_event(
-                live.stream_id,
-                "ended",
-                serde_json::json!({"reason": reason}),
-            )
-            .await;
+        self.journal.event(
+            live.stream_id,
+            "ended",
+            serde_json::json!({"reason": reason}),
+        );
         tracing::info!(channel = %live.channel.name, stream = live.stream_id, reason, "stream ended");
         record(
             &mut self.events,

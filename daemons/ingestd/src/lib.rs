@@ -3,8 +3,10 @@
 //! media link (see `stage_media::link`).
 //!
 //! - `server`: accept loop, one task per connection.
-//! - `connection`: one publisher's RTMP session (sans-IO rml_rtmp driven by a socket).
+//! - `session`: one publisher's RTMP conversation, sans-IO (bytes and the clock in, actions out).
+//! - `connection`: the I/O loop around a session (socket, stream-key lookup, hub, media link).
 //! - `hub`: the one task that owns live-stream state (publish, reconnect grace, kick).
+//! - `journal`: the one task that writes the hub's decisions (streams, their events) to the database.
 //! - `forwarder`: one task per live stream holding the link to packagerd and its backlog.
 //! - `timeline`: RTMP timestamps → one continuous stream timeline.
 //! - `http`: admin listener (/status, /metrics, kick).
@@ -13,8 +15,10 @@ pub mod connection;
 pub mod forwarder;
 pub mod http;
 pub mod hub;
+pub mod journal;
 pub mod meter;
 pub mod server;
+pub mod session;
 pub mod timeline;
 
 use stage_core::{Config, Db};

@@ -7,14 +7,23 @@
 //! the next part, so both tracks of a part cover the same span.
 
 use super::timeline::place_audio;
-use super::{
-    AAC_FRAME, Changed, HEADROOM_MS, KEPT_PART_SEGMENTS, PDT_SLEW_MS, Part, Segment, Segmenter,
-    TrackSpan, VIDEO_TIMESCALE, names, rule,
-};
+use super::{AAC_FRAME, Changed, Part, Segment, Segmenter, TrackSpan, names, rule};
 use crate::fmp4::{self, Sample, Track, TrackConfig, TrackRun};
 use crate::hls::{PartEntry, SegmentEntry};
 use crate::link::Frame;
 use bytes::BytesMut;
+
+/// Video timescale (90 kHz, as MPEG systems use).
+const VIDEO_TIMESCALE: u32 = 90_000;
+/// Timestamps may start a little before the first frame seen (audio that
+/// trails video); tfdt is unsigned, so the timeline starts this far in.
+pub(super) const HEADROOM_MS: i64 = 10_000;
+/// Complete segments whose parts stay fetchable (one more, for late clients).
+const KEPT_PART_SEGMENTS: usize = 3;
+/// How far (ms) the date offset may move per segment once a timeline has
+/// a complete segment: 1 ms per 2 s segment follows a 500 ppm clock
+/// difference between encoder and server, and hls.js does not notice.
+const PDT_SLEW_MS: i64 = 1;
 
 #[derive(Debug, Clone)]
 pub(super) struct Pending {

@@ -90,10 +90,7 @@ fn check(p: &MediaPlaylist) {
     let text = p.render();
     assert!(text.starts_with("#EXTM3U"), "{text}");
     let part_number = |uri: &str| -> u64 {
-        uri.strip_prefix("s1-p")
-            .and_then(|u| u.strip_suffix(".m4s"))
-            .and_then(|n| n.parse().ok())
-            .unwrap_or_else(|| panic!("part URI {uri}"))
+        names::parse_part_uri(1, uri).unwrap_or_else(|| panic!("part URI {uri}"))
     };
     let mut last_seq = None;
     let mut last_part = None;

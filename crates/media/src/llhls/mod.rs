@@ -61,23 +61,9 @@ use std::collections::{BTreeMap, VecDeque};
 
 /// Samples in an AAC frame.
 const AAC_FRAME: u64 = 1024;
-/// Video timescale (90 kHz, as MPEG systems use).
-const VIDEO_TIMESCALE: u32 = 90_000;
-/// Timestamps may start a little before the first frame seen (audio that
-/// trails video); tfdt is unsigned, so the timeline starts this far in.
-const HEADROOM_MS: i64 = 10_000;
-/// Complete segments whose parts are listed in the playlist (the spec asks
-/// to drop parts more than three target durations from the end).
-const LISTED_PART_SEGMENTS: usize = 2;
-/// Complete segments whose parts stay fetchable (one more, for late clients).
-const KEPT_PART_SEGMENTS: usize = 3;
 /// Part numbers of a stream that resumes in a restarted packagerd start
 /// this many times its first sequence number, past anything served before.
 const PART_NUMBER_STRIDE: u64 = 1_000;
-/// How far (ms) the date offset may move per segment once a timeline has
-/// a complete segment: 1 ms per 2 s segment follows a 500 ppm clock
-/// difference between encoder and server, and hls.js does not notice.
-const PDT_SLEW_MS: i64 = 1;
 
 /// A finished part.
 #[derive(Debug, Clone)]

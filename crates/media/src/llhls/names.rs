@@ -28,6 +28,16 @@ pub fn parse_segment_uri(stream_id: i64, uri: &str) -> Option<u64> {
         .ok()
 }
 
+/// The part number in a live part's URI (None for anything else).
+pub fn parse_part_uri(stream_id: i64, uri: &str) -> Option<u64> {
+    uri.strip_prefix('s')?
+        .strip_prefix(&stream_id.to_string())?
+        .strip_prefix("-p")?
+        .strip_suffix(".m4s")?
+        .parse()
+        .ok()
+}
+
 /// A recorded segment's object name: `{seq:010}_{duration µs}_{init id}[_d].m4s`.
 pub fn segment_name(seq: u64, duration: f64, init_id: u64, discontinuity: bool) -> String {
     let us = (duration * 1e6).round() as u64;
@@ -111,5 +121,8 @@ mod tests {
         assert_eq!(parse_segment_uri(7, &segment_uri(71, 12)), None);
         assert_eq!(parse_segment_uri(7, &part_uri(7, 12)), None);
         assert_eq!(parse_segment_uri(7, &init_uri(7, 0)), None);
+        assert_eq!(parse_part_uri(7, &part_uri(7, 12)), Some(12));
+        assert_eq!(parse_part_uri(7, &part_uri(71, 12)), None);
+        assert_eq!(parse_part_uri(7, &segment_uri(7, 12)), None);
     }
 }

@@ -1,5 +1,6 @@
 //! The packager fed synthetic streams: no sockets, no clocks, no runtime.
 
+use super::cutter::HEADROOM_MS;
 use super::*;
 use crate::fmp4;
 use crate::link::{Frame, LinkMessage};

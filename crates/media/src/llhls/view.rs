@@ -2,8 +2,12 @@
 //! other renditions list, the DASH manifest's segments and the
 //! multivariant playlist's variant entry.
 
-use super::{DashSegment, LISTED_PART_SEGMENTS, Segment, Segmenter, names};
+use super::{DashSegment, Segment, Segmenter, names};
 use crate::hls::{LowLatency, MediaPlaylist, RenditionReport, SegmentEntry, Variant};
+
+/// Complete segments whose parts are listed in the playlist (the spec asks
+/// to drop parts more than three target durations from the end).
+const LISTED_PART_SEGMENTS: usize = 2;
 
 impl Segmenter {
     /// The live media playlist.
