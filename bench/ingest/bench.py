@@ -32,24 +32,29 @@ def publishers(urls, clip, logdir):
 def measure(pids, n, warmup, window, procs):
     time.sleep(warmup)
     alive = sum(p.poll() is None for p in procs)
-    c0 = sum(cpu_seconds(p) for p in pids)
+    c0 = [cpu_seconds(p) for p in pids]
     t0 = time.time()
     time.sleep(window)
-    c1 = sum(cpu_seconds(p) for p in pids)
+    c1 = [cpu_seconds(p) for p in pids]
     t1 = time.time()
     alive = min(alive, sum(p.poll() is None for p in procs))
+    media_s = n * (t1 - t0)
     return {
         "publishers": n,
         "publishers_alive": alive,
-        "cpu_s": c1 - c0,
+        "cpu_s": sum(c1) - sum(c0),
         "wall_s": t1 - t0,
-        "cpu_s_per_media_s": (c1 - c0) / (n * (t1 - t0)),
+        "cpu_s_per_media_s": (sum(c1) - sum(c0)) / media_s,
+        # Each process apart (StreamStage: ingestd, then packagerd).
+        "cpu_s_per_media_s_each": [round((b - a) / media_s, 5) for a, b in zip(c0, c1)],
         "rss_kib": sum(rss_kib(p) for p in pids),
     }
 
 
 def streamstage(n, clip, warmup, window, work):
-    with StreamStage(work, [f"b{i}" for i in range(n)], 'segment_duration = "2s"') as ss:
+    # Passthrough, as nginx-rtmp does: no ABR ladder, no recording.
+    extra = 'segment_duration = "2s"\n[ladders.default]\nrungs = []\n[recording]\nenabled = false'
+    with StreamStage(work, [f"b{i}" for i in range(n)], extra) as ss:
         time.sleep(1)
         pids = [ss.ingestd.pid, ss.packagerd.pid]
         idle = sum(rss_kib(p) for p in pids)

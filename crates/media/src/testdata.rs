@@ -78,20 +78,32 @@ pub fn feed(s: &mut Segmenter, from_ms: i64, ms: i64, gop: i64) {
 }
 /// `feed`, each frame arriving `lag(dts)` ms late.
 pub fn feed_late(s: &mut Segmenter, from_ms: i64, ms: i64, gop: i64, lag: &dyn Fn(i64) -> i64) {
+    for m in grid(from_ms, ms, gop) {
+        let dts = match &m {
+            LinkMessage::Video(f) | LinkMessage::Audio(f) => f.dts_ms,
+            _ => 0,
+        };
+        s.push(late(m, lag(dts))).unwrap();
+    }
+}
+/// The messages `feed` pushes: 30 fps video (a keyframe every `gop`
+/// frames) and 48 kHz AAC in time order, for [from_ms, from_ms + ms).
+pub fn grid(from_ms: i64, ms: i64, gop: i64) -> Vec<LinkMessage> {
     let end = from_ms + ms;
     let mut vi = (from_ms * 30 + 999) / 1000;
     let mut ai = (from_ms * 48000 + 1_023_999) / 1_024_000;
+    let mut out = Vec::new();
     loop {
         let vt = vi * 1000 / 30;
         let at = ai * 1024 * 1000 / 48000;
         if vt >= end && at >= end {
-            break;
+            return out;
         }
         if vt <= at && vt < end {
-            s.push(late(video_at(vt, vi % gop == 0), lag(vt))).unwrap();
+            out.push(video_at(vt, vi % gop == 0));
             vi += 1;
         } else {
-            s.push(late(audio_at(at), lag(at))).unwrap();
+            out.push(audio_at(at));
             ai += 1;
         }
     }
