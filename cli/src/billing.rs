@@ -131,7 +131,7 @@ pub async fn run(cfg: &Config, out: &Output, cmd: BillingCmd) -> anyhow::Result<
                 "billingd",
                 cfg.billingd.admin_listen,
                 cfg,
-                "/admin/billing/tiers",
+                &stage_core::api::BILLING_TIERS.path(&[]),
                 json!({"channel": channel, "name": name, "price_minor": minor,
                     "currency": currency, "interval": interval}),
                 tier_text,
@@ -144,7 +144,7 @@ pub async fn run(cfg: &Config, out: &Output, cmd: BillingCmd) -> anyhow::Result<
                 "billingd",
                 cfg.billingd.admin_listen,
                 cfg,
-                &format!("/admin/billing/tiers/{id}/archive"),
+                &stage_core::api::BILLING_TIER_ARCHIVE.path(&[&id.to_string()]),
                 json!({}),
                 tier_text,
             )

@@ -262,7 +262,7 @@ pub async fn run_key(cfg: &Config, out: &Output, cmd: KeyCmd) -> anyhow::Result<
                 let (status, _) = client
                     .post(
                         cfg.ingestd.admin_listen,
-                        &format!("/admin/channels/{}/kick", c.name),
+                        &stage_core::api::INGEST_KICK.path(&[&c.name]),
                     )
                     .await
                     .map_err(|e| {

@@ -131,7 +131,7 @@ pub async fn run_chat(cfg: &Config, out: &Output, cmd: ChatCmd) -> anyhow::Resul
             admin(
                 cfg,
                 out,
-                &format!("/admin/chat/{channel}/delete"),
+                &stage_core::api::CHAT_ACTION.path(&[&channel, "delete"]),
                 json!({"id": id}),
                 |_| format!("deleted {id}\n"),
             )
@@ -147,7 +147,7 @@ pub async fn run_chat(cfg: &Config, out: &Output, cmd: ChatCmd) -> anyhow::Resul
             admin(
                 cfg,
                 out,
-                &format!("/admin/chat/{channel}/timeout"),
+                &stage_core::api::CHAT_ACTION.path(&[&channel, "timeout"]),
                 json!({"user": user, "seconds": secs, "reason": reason}),
                 |v| {
                     format!(
@@ -167,7 +167,7 @@ pub async fn run_chat(cfg: &Config, out: &Output, cmd: ChatCmd) -> anyhow::Resul
             admin(
                 cfg,
                 out,
-                &format!("/admin/chat/{channel}/ban"),
+                &stage_core::api::CHAT_ACTION.path(&[&channel, "ban"]),
                 json!({"user": user, "reason": reason}),
                 |v| {
                     format!(
@@ -182,7 +182,7 @@ pub async fn run_chat(cfg: &Config, out: &Output, cmd: ChatCmd) -> anyhow::Resul
             admin(
                 cfg,
                 out,
-                &format!("/admin/chat/{channel}/unban"),
+                &stage_core::api::CHAT_ACTION.path(&[&channel, "unban"]),
                 json!({"user": user}),
                 |_| format!("{user} may write in #{channel} again\n"),
             )
@@ -193,7 +193,7 @@ pub async fn run_chat(cfg: &Config, out: &Output, cmd: ChatCmd) -> anyhow::Resul
             admin(
                 cfg,
                 out,
-                &format!("/admin/chat/{channel}/settings"),
+                &stage_core::api::CHAT_SETTINGS.path(&[&channel]),
                 json!({"slow_seconds": secs}),
                 |_| {
                     if secs == 0 {
@@ -213,7 +213,7 @@ pub async fn run_chat(cfg: &Config, out: &Output, cmd: ChatCmd) -> anyhow::Resul
             admin(
                 cfg,
                 out,
-                &format!("/admin/chat/{channel}/settings"),
+                &stage_core::api::CHAT_SETTINGS.path(&[&channel]),
                 json!({"add_words": add, "remove_words": remove}),
                 |v| {
                     let words: Vec<&str> = v["blocked_words"]
@@ -239,7 +239,7 @@ pub async fn run_chat(cfg: &Config, out: &Output, cmd: ChatCmd) -> anyhow::Resul
             admin(
                 cfg,
                 out,
-                &format!("/admin/chat/{channel}/settings"),
+                &stage_core::api::CHAT_SETTINGS.path(&[&channel]),
                 json!({"members_only": members_only, "guests": guests}),
                 |v| {
                     format!(
@@ -257,7 +257,10 @@ pub async fn run_chat(cfg: &Config, out: &Output, cmd: ChatCmd) -> anyhow::Resul
             let v = client
                 .get(
                     cfg.chatd.admin_listen,
-                    &format!("/admin/chat/{channel}/audit?limit={limit}"),
+                    &format!(
+                        "{}?limit={limit}",
+                        stage_core::api::CHAT_AUDIT.path(&[&channel])
+                    ),
                 )
                 .await?;
             out.emit(&v, || {
@@ -306,7 +309,7 @@ pub async fn run_poll(cfg: &Config, out: &Output, cmd: PollCmd) -> anyhow::Resul
             admin(
                 cfg,
                 out,
-                &format!("/admin/chat/{channel}/polls"),
+                &stage_core::api::CHAT_POLLS.path(&[&channel]),
                 json!({"question": question, "options": options}),
                 poll_text,
             )
@@ -316,7 +319,7 @@ pub async fn run_poll(cfg: &Config, out: &Output, cmd: PollCmd) -> anyhow::Resul
             admin(
                 cfg,
                 out,
-                &format!("/admin/chat/{channel}/polls/{id}/close"),
+                &stage_core::api::CHAT_POLL_CLOSE.path(&[&channel, &id.to_string()]),
                 json!({}),
                 poll_text,
             )
@@ -327,7 +330,7 @@ pub async fn run_poll(cfg: &Config, out: &Output, cmd: PollCmd) -> anyhow::Resul
             let v = client
                 .get(
                     cfg.chatd.admin_listen,
-                    &format!("/admin/chat/{channel}/polls"),
+                    &stage_core::api::CHAT_POLLS.path(&[&channel]),
                 )
                 .await?;
             out.emit(&v, || {
@@ -420,7 +423,7 @@ pub async fn run_user(cfg: &Config, out: &Output, cmd: UserCmd) -> anyhow::Resul
                     .post_json(
                         "chatd",
                         cfg.chatd.admin_listen,
-                        &format!("/admin/users/{}/kick", u.id),
+                        &stage_core::api::CHAT_USER_KICK.path(&[&u.id.to_string()]),
                         &json!({}),
                     )
                     .await

@@ -270,7 +270,7 @@ async fn run_command(
         Command::DeleteMessage { channel, id } => {
             moderate(
                 "chatd",
-                format!("/admin/chat/{channel}/delete"),
+                stage_core::api::CHAT_ACTION.path(&[&channel, "delete"]),
                 serde_json::json!({"id": id}),
                 format!("message {id} deleted"),
             )
@@ -279,7 +279,7 @@ async fn run_command(
         Command::Timeout { channel, user } => {
             moderate(
                 "chatd",
-                format!("/admin/chat/{channel}/timeout"),
+                stage_core::api::CHAT_ACTION.path(&[&channel, "timeout"]),
                 serde_json::json!({"user": user, "seconds": 600, "reason": "stagectl dash"}),
                 format!("{user} timed out for 10 min"),
             )
@@ -288,7 +288,7 @@ async fn run_command(
         Command::Ban { channel, user } => {
             moderate(
                 "chatd",
-                format!("/admin/chat/{channel}/ban"),
+                stage_core::api::CHAT_ACTION.path(&[&channel, "ban"]),
                 serde_json::json!({"user": user, "reason": "stagectl dash"}),
                 format!("{user} banned from #{channel}"),
             )
@@ -297,7 +297,7 @@ async fn run_command(
         Command::Kick(channel) => {
             moderate(
                 "ingestd",
-                format!("/admin/channels/{channel}/kick"),
+                stage_core::api::INGEST_KICK.path(&[&channel]),
                 serde_json::json!({}),
                 format!("#{channel}: publisher disconnected"),
             )

@@ -15,8 +15,11 @@ use std::sync::Arc;
 
 pub fn router(ctx: Arc<Ctx>) -> Router {
     Router::new()
-        .route("/admin/billing/tiers", post(create_tier))
-        .route("/admin/billing/tiers/{id}/archive", post(archive_tier))
+        .route(stage_core::api::BILLING_TIERS.pattern(), post(create_tier))
+        .route(
+            stage_core::api::BILLING_TIER_ARCHIVE.pattern(),
+            post(archive_tier),
+        )
         .with_state(ctx)
 }
 

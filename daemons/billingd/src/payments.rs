@@ -451,7 +451,7 @@ async fn tell_chat(ctx: &Ctx, t: TipPaid) {
     stage_core::admin::notify(
         ctx.cfg.chatd.admin_listen,
         &ctx.admin_token,
-        &format!("/admin/chat/{}/tip", ch.name),
+        &stage_core::api::CHAT_ACTION.path(&[&ch.name, "tip"]),
         serde_json::json!({
             "tip_id": t.tip_id,
             "user_id": t.sender_id,

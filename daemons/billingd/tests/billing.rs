@@ -30,12 +30,15 @@ struct Billingd {
 async fn fake_chatd() -> (SocketAddr, mpsc::UnboundedReceiver<(String, Value)>) {
     let (tx, rx) = mpsc::unbounded_channel();
     let app = axum::Router::new().route(
-        "/admin/chat/{channel}/tip",
+        stage_core::api::CHAT_ACTION.pattern(),
         axum::routing::post(
-            move |axum::extract::Path(c): axum::extract::Path<String>,
+            move |axum::extract::Path((c, action)): axum::extract::Path<(String, String)>,
                   axum::Json(v): axum::Json<Value>| {
                 let tx = tx.clone();
                 async move {
+                    if action != "tip" {
+                        return axum::http::StatusCode::NOT_FOUND;
+                    }
                     let _ = tx.send((c, v));
                     axum::http::StatusCode::NO_CONTENT
                 }
@@ -330,7 +333,11 @@ async fn dev_provider_subscribe_play_tip_and_cancel() {
 
     // The operator's tier (admin API, as stagectl does it).
     let res = client()
-        .post(format!("http://{}/admin/billing/tiers", b.admin))
+        .post(format!(
+            "http://{}{}",
+            b.admin,
+            stage_core::api::BILLING_TIERS.path(&[])
+        ))
         .bearer_auth(&b.admin_token)
         .json(&json!({"channel": "demo", "name": "Supporter", "price_minor": 499}))
         .send()

@@ -172,7 +172,11 @@ async fn tiers_checkouts_and_the_portal_go_to_stripe_as_documented() {
 
     // A tier gets its Price at Stripe.
     let res = reqwest::Client::new()
-        .post(format!("http://{}/admin/billing/tiers", b.admin))
+        .post(format!(
+            "http://{}{}",
+            b.admin,
+            stage_core::api::BILLING_TIERS.path(&[])
+        ))
         .bearer_auth(&b.admin_token)
         .json(&json!({"channel": "demo", "name": "Supporter", "price_minor": 499}))
         .send()
@@ -303,7 +307,11 @@ async fn tiers_checkouts_and_the_portal_go_to_stripe_as_documented() {
         "{v}"
     );
     let res = reqwest::Client::new()
-        .post(format!("http://{}/admin/billing/tiers", b.admin))
+        .post(format!(
+            "http://{}{}",
+            b.admin,
+            stage_core::api::BILLING_TIERS.path(&[])
+        ))
         .bearer_auth(&b.admin_token)
         .json(&json!({"channel": "demo", "name": "Gold", "price_minor": 999}))
         .send()

@@ -230,22 +230,22 @@ pub fn admin_router(ctx: Arc<Ctx>, token: String) -> Router {
     let api = Router::new()
         .route("/status", get(status))
         .route(
-            "/admin/chat/{channel}/settings",
+            stage_core::api::CHAT_SETTINGS.pattern(),
             get(get_settings).post(|s: Shared, Path(c): Path<String>, h: HeaderMap, b: Bytes| {
                 act(s, c, "settings", h, b)
             }),
         )
         .route(
-            "/admin/chat/{channel}/polls",
+            stage_core::api::CHAT_POLLS.pattern(),
             get(list_polls).post(|s: Shared, Path(c): Path<String>, h: HeaderMap, b: Bytes| {
                 act(s, c, "polls", h, b)
             }),
         )
-        .route("/admin/chat/{channel}/audit", get(audit))
-        .route("/admin/chat/{channel}/{action}", post(admin_action))
-        .route("/admin/chat/{channel}/polls/{id}/close", post(close_poll))
-        .route("/admin/users/{id}/kick", post(kick))
-        .route("/admin/streams", post(stream_notice))
+        .route(stage_core::api::CHAT_AUDIT.pattern(), get(audit))
+        .route(stage_core::api::CHAT_ACTION.pattern(), post(admin_action))
+        .route(stage_core::api::CHAT_POLL_CLOSE.pattern(), post(close_poll))
+        .route(stage_core::api::CHAT_USER_KICK.pattern(), post(kick))
+        .route(stage_core::api::CHAT_STREAMS.pattern(), post(stream_notice))
         .with_state(ctx.clone());
     stage_core::http::admin_router(token, api, move || {
         let ctx = ctx.clone();

@@ -156,7 +156,10 @@ async fn rate_limits_slow_mode_bans_and_timeouts_are_enforced_server_side() {
 
     // Slow mode (from the admin API, as stagectl does).
     let (s, _) = d
-        .admin_post("/admin/chat/demo/settings", json!({"slow_seconds": 30}))
+        .admin_post(
+            &stage_core::api::CHAT_SETTINGS.path(&["demo"]),
+            json!({"slow_seconds": 30}),
+        )
         .await;
     assert_eq!(s, 200);
     e.expect_where("moderation", |v| v["action"] == "settings")
@@ -166,13 +169,16 @@ async fn rate_limits_slow_mode_bans_and_timeouts_are_enforced_server_side() {
     // Moderators are exempt.
     m.chat("mods are exempt").await;
     m.expect_where("chat", |v| v["user"] == "mod1").await;
-    d.admin_post("/admin/chat/demo/settings", json!({"slow_seconds": 0}))
-        .await;
+    d.admin_post(
+        &stage_core::api::CHAT_SETTINGS.path(&["demo"]),
+        json!({"slow_seconds": 0}),
+    )
+    .await;
 
     // Timeout, then ban; the refusals are explicit.
     let (s, _) = d
         .admin_post(
-            "/admin/chat/demo/timeout",
+            &stage_core::api::CHAT_ACTION.path(&["demo", "timeout"]),
             json!({"user": "eve", "seconds": 60}),
         )
         .await;
@@ -192,18 +198,24 @@ async fn rate_limits_slow_mode_bans_and_timeouts_are_enforced_server_side() {
     e.send(json!({"type": "ban", "user": "mod1"})).await;
     assert_eq!(e.error_code().await, "forbidden");
     let (s, v) = d
-        .admin_post("/admin/chat/demo/ban", json!({"user": "mod1"}))
+        .admin_post(
+            &stage_core::api::CHAT_ACTION.path(&["demo", "ban"]),
+            json!({"user": "mod1"}),
+        )
         .await;
     assert_eq!((s, v["code"].as_str()), (403, Some("forbidden")));
     // Unban restores.
-    d.admin_post("/admin/chat/demo/unban", json!({"user": "bob"}))
-        .await;
+    d.admin_post(
+        &stage_core::api::CHAT_ACTION.path(&["demo", "unban"]),
+        json!({"user": "bob"}),
+    )
+    .await;
     b.expect_where("moderation", |v| v["action"] == "unban")
         .await;
 
     // Blocked words and the length limit.
     d.admin_post(
-        "/admin/chat/demo/settings",
+        &stage_core::api::CHAT_SETTINGS.path(&["demo"]),
         json!({"add_words": ["Spoiler"]}),
     )
     .await;
@@ -222,8 +234,11 @@ async fn rate_limits_slow_mode_bans_and_timeouts_are_enforced_server_side() {
     assert_eq!(e2.error_code().await, "bad_frame");
 
     // Members-only chat.
-    d.admin_post("/admin/chat/demo/settings", json!({"members_only": true}))
-        .await;
+    d.admin_post(
+        &stage_core::api::CHAT_SETTINGS.path(&["demo"]),
+        json!({"members_only": true}),
+    )
+    .await;
     e2.expect_where("moderation", |v| v["action"] == "settings")
         .await;
     e2.chat("not a member").await;
@@ -232,7 +247,9 @@ async fn rate_limits_slow_mode_bans_and_timeouts_are_enforced_server_side() {
     // Every action is in the audit log, newest first; entries are stored in
     // batches (every 100 ms).
     let audit = || async {
-        let audit = d.admin_get("/admin/chat/demo/audit").await;
+        let audit = d
+            .admin_get(&stage_core::api::CHAT_AUDIT.path(&["demo"]))
+            .await;
         audit["actions"]
             .as_array()
             .unwrap()
@@ -290,13 +307,19 @@ async fn deletes_polls_and_reactions_reach_every_client() {
     let id2 = b.expect("chat").await["id"].as_str().unwrap().to_string();
     let t0 = Instant::now();
     let (s, _) = d
-        .admin_post("/admin/chat/demo/delete", json!({"id": id2}))
+        .admin_post(
+            &stage_core::api::CHAT_ACTION.path(&["demo", "delete"]),
+            json!({"id": id2}),
+        )
         .await;
     assert_eq!(s, 200);
     assert_eq!(b.expect("deleted").await["id"], id2.as_str());
     assert!(t0.elapsed() < Duration::from_secs(1));
     let (s, v) = d
-        .admin_post("/admin/chat/demo/delete", json!({"id": "0".repeat(21)}))
+        .admin_post(
+            &stage_core::api::CHAT_ACTION.path(&["demo", "delete"]),
+            json!({"id": "0".repeat(21)}),
+        )
         .await;
     assert_eq!((s, v["code"].as_str()), (404, Some("not_found")));
     // Deleted messages leave the history.
@@ -327,14 +350,19 @@ async fn deletes_polls_and_reactions_reach_every_client() {
         .await;
     assert_eq!(late.error_code().await, "login_required");
     let (s, closed) = d
-        .admin_post(&format!("/admin/chat/demo/polls/{pid}/close"), json!({}))
+        .admin_post(
+            &stage_core::api::CHAT_POLL_CLOSE.path(&["demo", &pid.to_string()]),
+            json!({}),
+        )
         .await;
     assert_eq!(s, 200);
     assert_eq!(closed["votes"], json!([0, 2]));
     b.expect_where("poll", |v| v["poll"]["status"] == "closed")
         .await;
     // Kept with the stream's channel.
-    let polls = d.admin_get("/admin/chat/demo/polls").await;
+    let polls = d
+        .admin_get(&stage_core::api::CHAT_POLLS.path(&["demo"]))
+        .await;
     assert_eq!(polls["polls"][0]["votes"], json!([0, 2]));
 
     // Reactions arrive aggregated.
@@ -375,7 +403,10 @@ async fn bad_tokens_and_unknown_channels_are_refused_before_the_upgrade() {
     let mut w = d.connect("demo", Some(&d.token(&u))).await;
     d.db.set_user_banned(u.id, true).await.unwrap();
     let (s, _) = d
-        .admin_post(&format!("/admin/users/{}/kick", u.id), json!({}))
+        .admin_post(
+            &stage_core::api::CHAT_USER_KICK.path(&[&u.id.to_string()]),
+            json!({}),
+        )
         .await;
     assert_eq!(s, 200);
     while w.next_within(Duration::from_secs(5)).await.is_some() {}
@@ -456,7 +487,7 @@ async fn a_paid_tip_appears_highlighted_with_its_amount() {
     let mut viewer = d.connect("demo", None).await;
     let (s, _) = d
         .admin_post(
-            "/admin/chat/demo/tip",
+            &stage_core::api::CHAT_ACTION.path(&["demo", "tip"]),
             json!({"user_id": ana.id, "user": "ana", "amount_minor": 1000, "currency": "usd",
                 "message": "<b>great</b> stream", "stream_id": stream.id}),
         )
@@ -473,7 +504,10 @@ async fn a_paid_tip_appears_highlighted_with_its_amount() {
     assert_eq!(h["messages"][0]["tip"]["display"], "10.00 USD", "{h}");
     // Malformed notices are refused.
     let (s, _) = d
-        .admin_post("/admin/chat/demo/tip", json!({"amount_minor": "x"}))
+        .admin_post(
+            &stage_core::api::CHAT_ACTION.path(&["demo", "tip"]),
+            json!({"amount_minor": "x"}),
+        )
         .await;
     assert_eq!(s, 422);
 }

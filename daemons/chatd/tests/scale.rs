@@ -120,7 +120,7 @@ async fn two_nodes_share_rooms_and_viewer_counts_through_redis() {
     // A poll opened through B's admin API; a vote on A moves B's tally.
     let (s, p) = b
         .admin_post(
-            "/admin/chat/demo/polls",
+            &stage_core::api::CHAT_POLLS.path(&["demo"]),
             json!({"question": "Q?", "options": ["x", "y"]}),
         )
         .await;

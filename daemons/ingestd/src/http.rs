@@ -10,7 +10,7 @@ use axum::{Json, Router};
 pub fn router(token: String, hub: HubHandle) -> Router {
     let api = Router::new()
         .route("/status", get(status))
-        .route("/admin/channels/{channel}/kick", post(kick))
+        .route(stage_core::api::INGEST_KICK.pattern(), post(kick))
         .with_state(hub.clone());
     stage_core::http::admin_router(token, api, move || {
         let hub = hub.clone();

@@ -329,7 +329,7 @@ impl Hub {
         stage_core::admin::notify(
             self.cfg.chatd.admin_listen,
             &self.admin_token,
-            "/admin/streams",
+            &stage_core::api::CHAT_STREAMS.path(&[]),
             serde_json::json!({"channel": channel, "stream_id": stream_id}),
         );
     }
