@@ -3,6 +3,7 @@
 
 use ingestd::hub::{self, Departure, Refusal};
 use stage_core::Config;
+use stage_core::db::Channel;
 use stage_core::testing::databases;
 use std::net::SocketAddr;
 
@@ -17,14 +18,22 @@ fn config(dir: &std::path::Path) -> Config {
     cfg
 }
 
+/// A database with channel `c`, and a hub over it.
+async fn world(
+    t: &stage_core::testing::TestDb,
+) -> (stage_core::Db, Channel, hub::HubHandle, tempfile::TempDir) {
+    let db = t.open().await;
+    let dir = tempfile::tempdir().unwrap();
+    let owner = db.ensure_owner("o").await.unwrap();
+    let ch = db.create_channel(owner, "c", false, "h").await.unwrap();
+    let hub = hub::spawn(config(dir.path()), db.clone());
+    (db, ch, hub, dir)
+}
+
 #[tokio::test]
 async fn publish_reconnect_and_end_are_written_in_order() {
     for t in databases().await {
-        let db = t.open().await;
-        let dir = tempfile::tempdir().unwrap();
-        let owner = db.ensure_owner("o").await.unwrap();
-        let ch = db.create_channel(owner, "c", false, "h").await.unwrap();
-        let hub = hub::spawn(config(dir.path()), db.clone());
+        let (db, ch, hub, _dir) = world(&t).await;
         let peer: SocketAddr = "127.0.0.1:40000".parse().unwrap();
 
         let first = hub.publish(ch.clone(), 1, peer).await.unwrap();
@@ -77,11 +86,7 @@ async fn publish_reconnect_and_end_are_written_in_order() {
 #[tokio::test]
 async fn two_publishers_at_once_get_one_stream() {
     for t in databases().await {
-        let db = t.open().await;
-        let dir = tempfile::tempdir().unwrap();
-        let owner = db.ensure_owner("o").await.unwrap();
-        let ch = db.create_channel(owner, "c", false, "h").await.unwrap();
-        let hub = hub::spawn(config(dir.path()), db.clone());
+        let (_db, ch, hub, _dir) = world(&t).await;
         let peer: SocketAddr = "127.0.0.1:40000".parse().unwrap();
         let (a, b) = tokio::join!(
             hub.publish(ch.clone(), 1, peer),
