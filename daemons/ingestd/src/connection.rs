@@ -24,8 +24,6 @@ struct Publishing {
     channel_id: i64,
     channel: String,
     grant: Grant,
-    /// The publisher said it stopped (the hub was told).
-    stopped: bool,
 }
 
 struct Conn {
@@ -125,8 +123,8 @@ impl Conn {
                     }
                 }
                 Action::Stopped => {
-                    if let Some(p) = self.publishing.as_mut().filter(|p| !p.stopped) {
-                        p.stopped = true;
+                    // The session says this once per publish.
+                    if let Some(p) = &self.publishing {
                         let (cid, sid) = (p.channel_id, p.grant.stream_id);
                         tracing::info!(conn = self.id, stream = sid, "publisher stopped streaming");
                         self.shared
@@ -173,7 +171,6 @@ impl Conn {
             channel_id: channel.id,
             channel: channel.name,
             grant,
-            stopped: false,
         });
         Ok(ts_offset)
     }
@@ -210,7 +207,9 @@ impl Conn {
             }
         }
         let _ = self.sock.shutdown().await;
-        if let Some(p) = self.publishing.take().filter(|p| !p.stopped) {
+        // Still publishing (not stopped): the hub must hear it went.
+        let publishing = self.session.publishing();
+        if let Some(p) = self.publishing.take().filter(|_| publishing) {
             let how = match result {
                 Err(Close::Refused(_)) | Err(Close::Protocol(_)) => Departure::Refused,
                 Err(Close::Kicked) | Err(Close::Shutdown) => Departure::Clean,
