@@ -71,6 +71,15 @@ pub fn configured_segmenter() -> Segmenter {
         .unwrap();
     s
 }
+/// A configured segmenter fed two timelines: 6.1 s from 0, a
+/// discontinuity, 6.1 s from 20 s (three 2 s segments each).
+pub fn two_timelines() -> Segmenter {
+    let mut s = configured_segmenter();
+    feed(&mut s, 0, 6100, 60);
+    s.push(LinkMessage::Discontinuity).unwrap();
+    feed(&mut s, 20_000, 6100, 60);
+    s
+}
 /// 30 fps video (keyframe every `gop` frames) and 48 kHz AAC on one
 /// absolute grid, for the frames whose time falls in [from_ms, from_ms + ms).
 pub fn feed(s: &mut Segmenter, from_ms: i64, ms: i64, gop: i64) {

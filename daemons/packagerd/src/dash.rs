@@ -218,12 +218,7 @@ mod tests {
     /// video and audio offsets name the same instant.
     #[test]
     fn periods_start_at_each_timelines_first_date() {
-        use stage_media::link::LinkMessage;
-        use stage_media::testdata::{configured_segmenter, feed};
-        let mut s = configured_segmenter();
-        feed(&mut s, 0, 6100, 60);
-        s.push(LinkMessage::Discontinuity).unwrap();
-        feed(&mut s, 20_000, 6100, 60);
+        let s = stage_media::testdata::two_timelines();
         let segs = s.dash_segments();
         let mut epochs: Vec<u64> = segs.iter().map(|x| x.epoch).collect();
         epochs.dedup();

@@ -57,10 +57,7 @@ fn a_rendition_follows_another_ones_dates() {
 /// date, and every segment's media time mapping to its own date.
 #[test]
 fn dash_periods_follow_timelines_and_dates() {
-    let mut s = configured();
-    feed(&mut s, 0, 6100, 60);
-    s.push(LinkMessage::Discontinuity).unwrap();
-    feed(&mut s, 20_000, 6100, 60);
+    let s = crate::testdata::two_timelines();
     let segs = s.dash_segments();
     assert_eq!(segs.len(), 6);
     let mut epochs: Vec<u64> = segs.iter().map(|x| x.epoch).collect();
