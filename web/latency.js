@@ -58,6 +58,14 @@ export const DEFAULTS = Object.freeze({
   // player behind the edge because the network delivers late has nothing
   // to catch up with, and speeding up would only drain it.
   CATCH_UP: 0.15,
+  // A smaller lag that lasts is caught up too: more than DRIFT behind for
+  // DRIFT_MS on end (with the buffer full all along). Without it a player
+  // that starts, or lands after a widening, inside the dead band stays
+  // there: 8 ms behind one run, 119 ms the next (bench/README.md, "side by
+  // side with nginx-rtmp again"). A moment's lag (a late part, a playlist
+  // reload) does not last DRIFT_MS, so it is left alone as before.
+  DRIFT: 0.05,
+  DRIFT_MS: 5000,
   FALL_BACK: 0.1,
   SETTLED: 0.03,
   MIN_AHEAD: 0.3,
@@ -79,6 +87,8 @@ export function createLatencyTarget(base = 0, options = {}) {
   let lastNarrow = -Infinity;
   // The rate decided last: hysteresis between catching up and settling.
   let rate = 1;
+  // Since when the player has been more than DRIFT behind, buffer full.
+  let driftSince = null;
   // Why the target moved, newest last: [ms, target s, reason].
   const changes = [];
   // The buffer's dips in the last WINDOW_MS, as what was ahead less the
@@ -157,16 +167,23 @@ export function createLatencyTarget(base = 0, options = {}) {
     lowestAhead: (now) => lowest(now) + cushion,
     /**
      * The playback rate that moves a player `latency` s behind the edge,
-     * with `ahead` s buffered, toward the target.
+     * with `ahead` s buffered, toward the target, at `now` (ms).
      */
-    rate(latency, ahead) {
+    rate(latency, ahead, now) {
       const off = latency - target();
       const full = ahead > Math.max(o.MIN_AHEAD, o.AHEAD_SHARE * target());
+      if (rate === 1 && off > o.DRIFT && full) {
+        if (driftSince === null) driftSince = now;
+      } else {
+        driftSince = null;
+      }
+      const drifted = driftSince !== null && now - driftSince >= o.DRIFT_MS;
       if (rate > 1) {
         rate = off > o.SETTLED && full ? o.FAST : 1;
       } else if (rate < 1) {
         rate = off < -o.SETTLED ? o.SLOW : 1;
-      } else if (off > o.CATCH_UP && full) {
+      } else if ((off > o.CATCH_UP || drifted) && full) {
+        driftSince = null;
         rate = o.FAST;
       } else if (off < -o.FALL_BACK) {
         rate = o.SLOW;

@@ -123,15 +123,38 @@ test('the target never exceeds MAX', () => {
 test('the rate catches up and falls back with hysteresis, and never catches up on an empty buffer', () => {
   const t = createLatencyTarget(0.6);
   const goal = t.target();
-  assert.equal(t.rate(goal + 0.1, 1), 1, 'inside the dead band');
-  assert.equal(t.rate(goal + 0.2, 0.1), 1, 'too little buffered to catch up');
-  assert.equal(t.rate(goal + 0.2, 0.6), D.FAST);
-  assert.equal(t.rate(goal + 0.05, 0.6), D.FAST, 'keeps going until settled');
-  assert.equal(t.rate(goal + 0.01, 0.6), 1);
-  assert.equal(t.rate(goal - 0.05, 0.6), 1, 'inside the dead band');
-  assert.equal(t.rate(goal - 0.2, 0.6), D.SLOW);
-  assert.equal(t.rate(goal - 0.05, 0.6), D.SLOW, 'keeps going until settled');
-  assert.equal(t.rate(goal - 0.01, 0.6), 1);
+  assert.equal(t.rate(goal + 0.1, 1, 0), 1, 'inside the dead band');
+  assert.equal(t.rate(goal + 0.2, 0.1, 100), 1, 'too little buffered to catch up');
+  assert.equal(t.rate(goal + 0.2, 0.6, 200), D.FAST);
+  assert.equal(t.rate(goal + 0.05, 0.6, 300), D.FAST, 'keeps going until settled');
+  assert.equal(t.rate(goal + 0.01, 0.6, 400), 1);
+  assert.equal(t.rate(goal - 0.05, 0.6, 500), 1, 'inside the dead band');
+  assert.equal(t.rate(goal - 0.2, 0.6, 600), D.SLOW);
+  assert.equal(t.rate(goal - 0.05, 0.6, 700), D.SLOW, 'keeps going until settled');
+  assert.equal(t.rate(goal - 0.01, 0.6, 800), 1);
+});
+
+test('a lag inside the dead band that lasts DRIFT_MS is caught up; a moment of it is not', () => {
+  const t = createLatencyTarget(0.6);
+  const goal = t.target();
+  const lag = (D.DRIFT + D.CATCH_UP) / 2;
+  // A moment behind (a late part), then back: left alone, and the clock
+  // starts again.
+  for (let ms = 0; ms < D.DRIFT_MS - 500; ms += 100) assert.equal(t.rate(goal + lag, 0.6, ms), 1);
+  assert.equal(t.rate(goal + 0.01, 0.6, D.DRIFT_MS - 500), 1);
+  let ms = D.DRIFT_MS;
+  for (const end = ms + D.DRIFT_MS - 100; ms < end; ms += 100) assert.equal(t.rate(goal + lag, 0.6, ms), 1, `at ${ms} ms`);
+  // The buffer running low meanwhile starts the clock again too.
+  assert.equal(t.rate(goal + lag, 0.1, ms), 1);
+  const from = (ms += 100);
+  for (; ms < from + D.DRIFT_MS; ms += 100) assert.equal(t.rate(goal + lag, 0.6, ms), 1, `at ${ms} ms`);
+  assert.equal(t.rate(goal + lag, 0.6, ms), D.FAST, 'lasted DRIFT_MS');
+  assert.equal(t.rate(goal + D.SETTLED + 0.01, 0.6, ms + 100), D.FAST, 'keeps going until settled');
+  assert.equal(t.rate(goal + 0.01, 0.6, ms + 200), 1);
+  // A lag under DRIFT is never caught up.
+  for (let at = ms + 300; at < ms + 300 + 3 * D.DRIFT_MS; at += 100) {
+    assert.equal(t.rate(goal + D.DRIFT - 0.01, 0.6, at), 1);
+  }
 });
 
 test('a ladder keeps room for a switch down', () => {

@@ -163,7 +163,7 @@ import { createLatencyTarget, DEFAULTS as LATENCY } from './latency.js';
       state.target = +target.toFixed(3);
       hls.targetLatency = target;
     }
-    const rate = lat.rate(latency, a);
+    const rate = lat.rate(latency, a, Date.now());
     if (video.playbackRate !== rate) {
       if (rate > 1) state.catchups += 1;
       if (rate < 1) state.fallbacks += 1;

@@ -140,7 +140,7 @@ async fn low_latency_playback_holds_steady_for_a_minute() {
         "median latency {whole} ms over the minute (PROGRAM-DATE-TIME badge)"
     );
     // Not drifting behind the target latency: the page catches up when
-    // more than 0.15 s behind it.
+    // more than 0.15 s behind it, or more than 0.05 s for 5 s on end.
     let mut behind: Vec<f64> = player["behindTarget"]
         .as_array()
         .unwrap()
