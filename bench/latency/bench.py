@@ -12,7 +12,7 @@ median/p90 of shown-at − painted-at, the two halves' medians and `waiting`
 events after playback started.
 
 usage: bench/latency/bench.py [--seconds 60] [--only streamstage|nginx] [--parts 100ms] [--recording-off]
-                              [--profile clean|wifi|4g|bad]
+                              [--profile clean|wifi|4g|bad] [--web-dir DIR]
        bench/latency/bench.py --only streamstage --seconds 1800   (the 30-minute check)
 With --profile, both pages play through stage-impair (the e2e impairment
 proxy, target/release/stage-impair) running that network profile.
@@ -93,8 +93,10 @@ def measure(page_url, seconds):
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def streamstage(seconds, work, part=None, record=True, dvr=None):
+def streamstage(seconds, work, part=None, record=True, dvr=None, web=None):
     extra = f'part_duration = "{part}"' if part else ""
+    if web:
+        extra += f'\nweb_dir = "{web}"\n'
     if not record:
         extra += "\n[recording]\nenabled = false\n"
     elif dvr is not None:
@@ -197,6 +199,9 @@ def main():
                     help="also run StreamStage with recording off (recording is on by default)")
     ap.add_argument("--dvr-off", action="store_true",
                     help="also run StreamStage recording without the DVR window")
+    ap.add_argument("--web-dir", default="",
+                    help="also run StreamStage serving its page from this folder (e.g. an earlier commit's web/: "
+                         "git archive REV web | tar -x -C DIR); files it lacks come from the binary")
     ap.add_argument("--profile", default="clean", choices=["clean", "wifi", "4g", "bad"],
                     help="network between the browser and the servers (stage-impair)")
     ap.add_argument("--kbps", type=int, default=1000, help="the painter's video bit rate")
@@ -209,6 +214,9 @@ def main():
         runs.append((f"streamstage part_duration={part}", lambda s, w, part=part: streamstage(s, w, part)))
     if a.dvr_off:
         runs.append(("streamstage dvr_window=0s", lambda s, w: streamstage(s, w, dvr="0s")))
+    if a.web_dir:
+        web = os.path.abspath(os.path.join(a.web_dir, "web") if os.path.isdir(os.path.join(a.web_dir, "web")) else a.web_dir)
+        runs.append((f"streamstage web_dir={a.web_dir}", lambda s, w: streamstage(s, w, web=web)))
     if a.recording_off:
         runs.append(("streamstage recording=off", lambda s, w: streamstage(s, w, record=False)))
     runs.append(("nginx-rtmp", nginx_rtmp))
