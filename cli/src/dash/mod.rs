@@ -171,10 +171,8 @@ async fn run_command(
         Ok::<_, anyhow::Error>(if (200..300).contains(&status) {
             Action::Done(Ok(ok))
         } else {
-            Action::Done(Err(v["message"]
-                .as_str()
-                .or(v["error"].as_str())
-                .map_or_else(|| format!("HTTP {status}"), String::from)))
+            Action::Done(Err(serde_json::from_value::<stage_core::api::ErrorBody>(v)
+                .map_or_else(|_| format!("HTTP {status}"), |e| e.message)))
         })
     };
     Ok(match c {

@@ -4,6 +4,26 @@ use super::{Bad, ByteSize, ConfigError, HumanDuration};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
+/// Who takes the money.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Provider {
+    /// A local confirmation page stands in for the processor.
+    #[default]
+    Dev,
+    /// Stripe Checkout and webhooks.
+    Stripe,
+}
+
+impl std::fmt::Display for Provider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Provider::Dev => "dev",
+            Provider::Stripe => "stripe",
+        })
+    }
+}
+
 /// Memberships, tips and the ledger (billingd).
 #[derive(Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
@@ -11,7 +31,7 @@ pub struct BillingConfig {
     /// `dev`: checkouts complete on a local confirmation page that sends
     /// signed, Stripe-shaped events through the webhook (no keys, no money);
     /// `stripe`: Stripe Checkout and webhooks.
-    pub provider: String,
+    pub provider: Provider,
     /// The platform's share of every payment, in basis points (500 = 5%;
     /// the creator keeps the rest, less the processor's fee).
     pub platform_fee_bps: u32,
@@ -69,7 +89,7 @@ impl Default for StripeConfig {
 impl Default for BillingConfig {
     fn default() -> Self {
         BillingConfig {
-            provider: "dev".into(),
+            provider: Provider::Dev,
             platform_fee_bps: 500,
             currency: "usd".into(),
             tip_min: 100,
@@ -129,9 +149,6 @@ impl BillingConfig {
     /// Fees, currency, tip bounds and the webhook secrets.
     pub(super) fn validate(&self, bad: Bad) -> Result<(), ConfigError> {
         let b = self;
-        if !matches!(b.provider.as_str(), "dev" | "stripe") {
-            return Err(bad("billing.provider", "must be \"dev\" or \"stripe\""));
-        }
         if b.platform_fee_bps > 10_000 {
             return Err(bad(
                 "billing.platform_fee_bps",
@@ -169,7 +186,7 @@ impl BillingConfig {
                 "each secret must be at least 16 characters (Stripe's whsec_...)",
             ));
         }
-        if b.provider == "stripe" && b.webhook_secrets.is_empty() {
+        if b.provider == Provider::Stripe && b.webhook_secrets.is_empty() {
             return Err(bad(
                 "billing.webhook_secrets",
                 "must hold the webhook endpoint's signing secret with provider \"stripe\"",

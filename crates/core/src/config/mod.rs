@@ -15,7 +15,7 @@ mod chat;
 mod ladders;
 mod recording;
 
-pub use billing::{BillingConfig, StripeConfig};
+pub use billing::{BillingConfig, Provider, StripeConfig};
 pub use chat::ChatConfig;
 pub use ladders::{Ladder, Rung, X264_PRESETS, default_ladders};
 pub use recording::{RecordingConfig, S3Config};
@@ -698,6 +698,18 @@ mod tests {
         assert_eq!(c.packagerd.segment_duration.0, Duration::from_secs(2));
         assert_eq!(c.ingestd.listen.port(), 1935);
         assert_eq!(c.ingestd.reconnect_grace.0, Duration::from_secs(10));
+    }
+
+    #[test]
+    fn the_billing_provider_is_one_of_two_names() {
+        let c = Config::parse("[billing]\nprovider = \"dev\"\n", "p.toml").unwrap();
+        assert_eq!(c.billing.provider, Provider::Dev);
+        assert_eq!(c.billing.provider.to_string(), "dev");
+        let e = Config::parse("[billing]\nprovider = \"paypal\"\n", "p.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("p.toml:2: key `billing.provider`"), "{e}");
+        assert!(e.contains("dev") && e.contains("stripe"), "{e}");
     }
 
     #[test]
