@@ -179,85 +179,8 @@ pub async fn run(cfg: &Config, out: &Output, cmd: BillingCmd) -> anyhow::Result<
             channel,
             month: m,
             csv,
-        } => {
-            let db = Db::open(cfg).await?;
-            let id = channel_id(&db, channel.as_deref()).await?;
-            let entries = db.ledger(id, month(m.as_deref())?).await?;
-            let names = channel_names(&db).await?;
-            let rows = report_rows(&entries, &names);
-            if csv && !out.json {
-                print!("{}", to_csv(&rows));
-            } else {
-                out.emit(&rows, || {
-                    table(
-                        &[
-                            "channel",
-                            "currency",
-                            "kind",
-                            "entries",
-                            "gross",
-                            "platform",
-                            "processor",
-                            "creator",
-                        ],
-                        rows.iter()
-                            .map(|r| {
-                                let f = |v: i64| format_amount(v, &r.currency);
-                                vec![
-                                    r.channel.clone(),
-                                    r.currency.to_uppercase(),
-                                    r.kind.clone(),
-                                    r.totals.entries.to_string(),
-                                    f(r.totals.gross),
-                                    f(r.totals.platform_fee),
-                                    f(r.totals.processor_fee),
-                                    f(r.totals.creator),
-                                ]
-                            })
-                            .collect(),
-                    )
-                });
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-        BillingCmd::Payout { channel, month: m } => {
-            let db = Db::open(cfg).await?;
-            let id = channel_id(&db, channel.as_deref()).await?;
-            let entries = db.ledger(id, month(m.as_deref())?).await?;
-            let names = channel_names(&db).await?;
-            let rows: Vec<_> = report_rows(&entries, &names)
-                .into_iter()
-                .filter(|r| r.kind == "total")
-                .map(|r| {
-                    json!({"channel": r.channel, "currency": r.currency,
-                        "creator_minor": r.totals.creator, "platform_fee_minor": r.totals.platform_fee,
-                        "processor_fee_minor": r.totals.processor_fee, "gross_minor": r.totals.gross,
-                        "entries": r.totals.entries})
-                })
-                .collect();
-            out.emit(&rows, || {
-                let period = m.clone().unwrap_or_else(|| "all time".into());
-                format!(
-                    "Payouts ({period}):\n{}",
-                    table(
-                        &["channel", "owed to creator", "platform fee", "gross"],
-                        rows.iter()
-                            .map(|r| {
-                                let c = r["currency"].as_str().unwrap_or("");
-                                let f = |k: &str| format_amount(r[k].as_i64().unwrap_or(0), c);
-                                vec![
-                                    r["channel"].as_str().unwrap_or("").to_string(),
-                                    f("creator_minor"),
-                                    f("platform_fee_minor"),
-                                    f("gross_minor"),
-                                ]
-                            })
-                            .collect(),
-                    )
-                )
-            });
-            Ok(ExitCode::SUCCESS)
-        }
+        } => report(cfg, out, channel, m, csv).await,
+        BillingCmd::Payout { channel, month: m } => payout(cfg, out, channel, m).await,
         BillingCmd::Tips { channel, limit } => {
             let db = Db::open(cfg).await?;
             let ch = db.channel_required(&channel).await?;
@@ -280,6 +203,100 @@ pub async fn run(cfg: &Config, out: &Output, cmd: BillingCmd) -> anyhow::Result<
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// What each channel is owed for a month.
+async fn payout(
+    cfg: &Config,
+    out: &Output,
+    channel: Option<String>,
+    m: Option<String>,
+) -> anyhow::Result<ExitCode> {
+    let db = Db::open(cfg).await?;
+    let id = channel_id(&db, channel.as_deref()).await?;
+    let entries = db.ledger(id, month(m.as_deref())?).await?;
+    let names = channel_names(&db).await?;
+    let rows: Vec<_> = report_rows(&entries, &names)
+        .into_iter()
+        .filter(|r| r.kind == "total")
+        .map(|r| {
+            json!({"channel": r.channel, "currency": r.currency,
+                "creator_minor": r.totals.creator, "platform_fee_minor": r.totals.platform_fee,
+                "processor_fee_minor": r.totals.processor_fee, "gross_minor": r.totals.gross,
+                "entries": r.totals.entries})
+        })
+        .collect();
+    out.emit(&rows, || {
+        let period = m.clone().unwrap_or_else(|| "all time".into());
+        format!(
+            "Payouts ({period}):\n{}",
+            table(
+                &["channel", "owed to creator", "platform fee", "gross"],
+                rows.iter()
+                    .map(|r| {
+                        let c = r["currency"].as_str().unwrap_or("");
+                        let f = |k: &str| format_amount(r[k].as_i64().unwrap_or(0), c);
+                        vec![
+                            r["channel"].as_str().unwrap_or("").to_string(),
+                            f("creator_minor"),
+                            f("platform_fee_minor"),
+                            f("gross_minor"),
+                        ]
+                    })
+                    .collect(),
+            )
+        )
+    });
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The ledger summed per channel, currency and kind, as a table or CSV.
+async fn report(
+    cfg: &Config,
+    out: &Output,
+    channel: Option<String>,
+    m: Option<String>,
+    csv: bool,
+) -> anyhow::Result<ExitCode> {
+    let db = Db::open(cfg).await?;
+    let id = channel_id(&db, channel.as_deref()).await?;
+    let entries = db.ledger(id, month(m.as_deref())?).await?;
+    let names = channel_names(&db).await?;
+    let rows = report_rows(&entries, &names);
+    if csv && !out.json {
+        print!("{}", to_csv(&rows));
+    } else {
+        out.emit(&rows, || {
+            table(
+                &[
+                    "channel",
+                    "currency",
+                    "kind",
+                    "entries",
+                    "gross",
+                    "platform",
+                    "processor",
+                    "creator",
+                ],
+                rows.iter()
+                    .map(|r| {
+                        let f = |v: i64| format_amount(v, &r.currency);
+                        vec![
+                            r.channel.clone(),
+                            r.currency.to_uppercase(),
+                            r.kind.clone(),
+                            r.totals.entries.to_string(),
+                            f(r.totals.gross),
+                            f(r.totals.platform_fee),
+                            f(r.totals.processor_fee),
+                            f(r.totals.creator),
+                        ]
+                    })
+                    .collect(),
+            )
+        });
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn channel_names(db: &Db) -> anyhow::Result<BTreeMap<i64, String>> {

@@ -162,51 +162,7 @@ pub async fn run_channel(cfg: &Config, out: &Output, cmd: ChannelCmd) -> anyhow:
                 }
             });
         }
-        ChannelCmd::Show { name } => {
-            let c = db.channel_required(&name).await?;
-            let live = db.live_stream(c.id).await?;
-            let recent = db.streams(c.id, 5).await?;
-            let mut v = channel_json(cfg, &c, live.as_ref().map(|s| s.id));
-            v["recent_streams"] = serde_json::to_value(&recent)?;
-            out.emit(&v, || {
-                let mut s = fields(&[
-                    ("Name", c.name.clone()),
-                    ("Title", c.title.clone()),
-                    ("Description", c.description.clone()),
-                    (
-                        "Status",
-                        live.as_ref()
-                            .map_or("offline".into(), |s| format!("live (stream {})", s.id)),
-                    ),
-                    ("Members only", yes_no(c.members_only)),
-                    ("Enabled", yes_no(c.enabled)),
-                    ("Ladder", c.ladder.clone()),
-                    ("Recorded", if c.record { "yes" } else { "no" }.into()),
-                    ("Created", rfc3339_ms(c.created_at)),
-                    ("Key rotated", rfc3339_ms(c.key_rotated_at)),
-                    ("RTMP server", cfg.rtmp_url()),
-                    ("Player", player_url(cfg, &c.name)),
-                ]);
-                if !recent.is_empty() {
-                    s.push('\n');
-                    s.push_str(&table(
-                        &["STREAM", "STATUS", "STARTED", "ENDED"],
-                        recent
-                            .iter()
-                            .map(|r| {
-                                vec![
-                                    r.id.to_string(),
-                                    r.status.clone(),
-                                    r.started_at.map(rfc3339_ms).unwrap_or_default(),
-                                    r.ended_at.map(rfc3339_ms).unwrap_or_default(),
-                                ]
-                            })
-                            .collect(),
-                    ));
-                }
-                s
-            });
-        }
+        ChannelCmd::Show { name } => show(cfg, out, &db, &name).await?,
         ChannelCmd::Set {
             name,
             title,
@@ -249,6 +205,54 @@ pub async fn run_channel(cfg: &Config, out: &Output, cmd: ChannelCmd) -> anyhow:
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// One channel: its settings, whether it is live, its last streams.
+async fn show(cfg: &Config, out: &Output, db: &Db, name: &str) -> anyhow::Result<()> {
+    let c = db.channel_required(name).await?;
+    let live = db.live_stream(c.id).await?;
+    let recent = db.streams(c.id, 5).await?;
+    let mut v = channel_json(cfg, &c, live.as_ref().map(|s| s.id));
+    v["recent_streams"] = serde_json::to_value(&recent)?;
+    out.emit(&v, || {
+        let mut s = fields(&[
+            ("Name", c.name.clone()),
+            ("Title", c.title.clone()),
+            ("Description", c.description.clone()),
+            (
+                "Status",
+                live.as_ref()
+                    .map_or("offline".into(), |s| format!("live (stream {})", s.id)),
+            ),
+            ("Members only", yes_no(c.members_only)),
+            ("Enabled", yes_no(c.enabled)),
+            ("Ladder", c.ladder.clone()),
+            ("Recorded", if c.record { "yes" } else { "no" }.into()),
+            ("Created", rfc3339_ms(c.created_at)),
+            ("Key rotated", rfc3339_ms(c.key_rotated_at)),
+            ("RTMP server", cfg.rtmp_url()),
+            ("Player", player_url(cfg, &c.name)),
+        ]);
+        if !recent.is_empty() {
+            s.push('\n');
+            s.push_str(&table(
+                &["STREAM", "STATUS", "STARTED", "ENDED"],
+                recent
+                    .iter()
+                    .map(|r| {
+                        vec![
+                            r.id.to_string(),
+                            r.status.clone(),
+                            r.started_at.map(rfc3339_ms).unwrap_or_default(),
+                            r.ended_at.map(rfc3339_ms).unwrap_or_default(),
+                        ]
+                    })
+                    .collect(),
+            ));
+        }
+        s
+    });
+    Ok(())
 }
 
 pub async fn run_key(cfg: &Config, out: &Output, cmd: KeyCmd) -> anyhow::Result<ExitCode> {

@@ -209,28 +209,7 @@ pub async fn run_chat(cfg: &Config, out: &Output, cmd: ChatCmd) -> anyhow::Resul
             channel,
             add,
             remove,
-        } => {
-            admin(
-                cfg,
-                out,
-                &stage_core::api::CHAT_SETTINGS.path(&[&channel]),
-                json!({"add_words": add, "remove_words": remove}),
-                |v| {
-                    let words: Vec<&str> = v["blocked_words"]
-                        .as_array()
-                        .into_iter()
-                        .flatten()
-                        .filter_map(|w| w.as_str())
-                        .collect();
-                    if words.is_empty() {
-                        "no blocked words\n".into()
-                    } else {
-                        format!("{}\n", words.join("\n"))
-                    }
-                },
-            )
-            .await
-        }
+        } => words(cfg, out, &channel, add, remove).await,
         ChatCmd::Set {
             channel,
             members_only,
@@ -252,37 +231,70 @@ pub async fn run_chat(cfg: &Config, out: &Output, cmd: ChatCmd) -> anyhow::Resul
             )
             .await
         }
-        ChatCmd::Audit { channel, limit } => {
-            let client = AdminClient::new(cfg)?;
-            let v = client
-                .get(
-                    cfg.chatd.admin_listen,
-                    &format!(
-                        "{}?limit={limit}",
-                        stage_core::api::CHAT_AUDIT.path(&[&channel])
-                    ),
-                )
-                .await?;
-            out.emit(&v, || {
-                let rows = v["actions"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .map(|a| {
-                        vec![
-                            a["at"].as_i64().map(rfc3339_ms).unwrap_or_default(),
-                            a["actor"].as_str().unwrap_or("").into(),
-                            a["action"].as_str().unwrap_or("").into(),
-                            a["target"].as_str().unwrap_or("").into(),
-                            a["data"].to_string(),
-                        ]
-                    })
-                    .collect();
-                table(&["AT", "BY", "ACTION", "TARGET", "DETAILS"], rows)
-            });
-            Ok(ExitCode::SUCCESS)
-        }
+        ChatCmd::Audit { channel, limit } => audit(cfg, out, &channel, limit).await,
     }
+}
+
+/// Adds and removes blocked words; prints the list.
+async fn words(
+    cfg: &Config,
+    out: &Output,
+    channel: &str,
+    add: Vec<String>,
+    remove: Vec<String>,
+) -> anyhow::Result<ExitCode> {
+    admin(
+        cfg,
+        out,
+        &stage_core::api::CHAT_SETTINGS.path(&[channel]),
+        json!({"add_words": add, "remove_words": remove}),
+        |v| {
+            let words: Vec<&str> = v["blocked_words"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|w| w.as_str())
+                .collect();
+            if words.is_empty() {
+                "no blocked words\n".into()
+            } else {
+                format!("{}\n", words.join("\n"))
+            }
+        },
+    )
+    .await
+}
+
+/// The room's moderation log, newest first.
+async fn audit(cfg: &Config, out: &Output, channel: &str, limit: i64) -> anyhow::Result<ExitCode> {
+    let client = AdminClient::new(cfg)?;
+    let v = client
+        .get(
+            cfg.chatd.admin_listen,
+            &format!(
+                "{}?limit={limit}",
+                stage_core::api::CHAT_AUDIT.path(&[channel])
+            ),
+        )
+        .await?;
+    out.emit(&v, || {
+        let rows = v["actions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|a| {
+                vec![
+                    a["at"].as_i64().map(rfc3339_ms).unwrap_or_default(),
+                    a["actor"].as_str().unwrap_or("").into(),
+                    a["action"].as_str().unwrap_or("").into(),
+                    a["target"].as_str().unwrap_or("").into(),
+                    a["data"].to_string(),
+                ]
+            })
+            .collect();
+        table(&["AT", "BY", "ACTION", "TARGET", "DETAILS"], rows)
+    });
+    Ok(ExitCode::SUCCESS)
 }
 
 fn poll_text(v: &Value) -> String {

@@ -73,7 +73,10 @@ impl AdminClient {
         let status = res.status();
         let body: serde_json::Value = res.json().await.unwrap_or(serde_json::Value::Null);
         if !status.is_success() {
-            anyhow::bail!("{url}: HTTP {status}");
+            let why = serde_json::from_value::<stage_core::api::ErrorBody>(body)
+                .map(|e| format!(": {}", e.message))
+                .unwrap_or_default();
+            anyhow::bail!("{url}: HTTP {status}{why}");
         }
         Ok(body)
     }

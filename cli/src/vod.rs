@@ -165,97 +165,7 @@ pub async fn run(cfg: &Config, out: &Output, cmd: VodCmd) -> anyhow::Result<Exit
             id,
             output,
             rendition,
-        } => {
-            let v = vod(&db, id).await?;
-            let renditions: Vec<&str> = v.renditions.split(',').collect();
-            if !renditions.contains(&rendition.as_str()) {
-                anyhow::bail!(
-                    "VOD {id} has no rendition `{rendition}` (it has: {})",
-                    renditions.join(", ")
-                );
-            }
-            // ffmpeg reads the rendition from a directory: the local store's
-            // own, or a copy of the objects fetched from a remote one.
-            let st = stage_store::open(cfg)?;
-            let fetched;
-            let dir = match &st.local_dir {
-                Some(d) => d.join(&v.prefix).join(&rendition),
-                None => {
-                    fetched = tempfile::tempdir()?;
-                    fetch(
-                        &*st.store,
-                        &format!("{}/{rendition}", v.prefix),
-                        fetched.path(),
-                    )
-                    .await?;
-                    fetched.path().to_path_buf()
-                }
-            };
-            let playlist = dir.join("vod.m3u8");
-            if !playlist.exists() {
-                anyhow::bail!(
-                    "VOD {id}: {} is missing from the recording ({})",
-                    playlist.display(),
-                    st.describe
-                );
-            }
-            let target = output.unwrap_or_else(|| format!("vod-{id}.mp4").into());
-            // Written under a temporary name, renamed when complete: an
-            // interrupted export leaves no file that looks finished.
-            let mut partial = target.as_os_str().to_owned();
-            partial.push(".partial");
-            let partial = std::path::PathBuf::from(partial);
-            let total_ms = v.duration_ms.max(1) as u64;
-            let (p2, pl) = (partial.clone(), playlist.clone());
-            let json = out.json;
-            let done = tokio::task::spawn_blocking(move || {
-                // Drawn on stderr when it is a terminal (and not for --json).
-                let bar = if json {
-                    indicatif::ProgressBar::hidden()
-                } else {
-                    indicatif::ProgressBar::new(total_ms)
-                };
-                bar.set_style(
-                    indicatif::ProgressStyle::with_template(
-                        "{bar:40} {percent:>3}% {msg} ({elapsed}, {eta} left)",
-                    )
-                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-                );
-                let r = crate::export::remux(&pl, &p2, &|secs| {
-                    bar.set_position(((secs * 1000.0) as u64).min(total_ms));
-                    bar.set_message(duration((secs * 1000.0) as i64));
-                });
-                bar.finish_and_clear();
-                r
-            })
-            .await?;
-            let done = match done {
-                Ok(d) => d,
-                Err(e) => {
-                    let _ = std::fs::remove_file(&partial);
-                    return Err(e);
-                }
-            };
-            std::fs::rename(&partial, &target)?;
-            out.emit(
-                &serde_json::json!({
-                    "vod": id,
-                    "rendition": rendition,
-                    "file": target.display().to_string(),
-                    "bytes": done.bytes,
-                    "duration_s": done.duration_s,
-                    "packets": done.packets,
-                }),
-                || {
-                    format!(
-                        "VOD {id} ({rendition}) written to {}: {:.1} MB, {}.\n",
-                        target.display(),
-                        done.bytes as f64 / 1e6,
-                        duration((done.duration_s * 1000.0) as i64)
-                    )
-                },
-            );
-        }
+        } => export(cfg, out, &db, id, output, rendition).await?,
         VodCmd::Delete { id } => {
             let removed = delete(cfg, &db, id).await?;
             out.emit(
@@ -265,4 +175,105 @@ pub async fn run(cfg: &Config, out: &Output, cmd: VodCmd) -> anyhow::Result<Exit
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Remuxes one rendition of a VOD into one MP4 file, with a progress bar.
+async fn export(
+    cfg: &Config,
+    out: &Output,
+    db: &Db,
+    id: i64,
+    output: Option<std::path::PathBuf>,
+    rendition: String,
+) -> anyhow::Result<()> {
+    let v = vod(db, id).await?;
+    let renditions: Vec<&str> = v.renditions.split(',').collect();
+    if !renditions.contains(&rendition.as_str()) {
+        anyhow::bail!(
+            "VOD {id} has no rendition `{rendition}` (it has: {})",
+            renditions.join(", ")
+        );
+    }
+    // ffmpeg reads the rendition from a directory: the local store's
+    // own, or a copy of the objects fetched from a remote one.
+    let st = stage_store::open(cfg)?;
+    let fetched;
+    let dir = match &st.local_dir {
+        Some(d) => d.join(&v.prefix).join(&rendition),
+        None => {
+            fetched = tempfile::tempdir()?;
+            fetch(
+                &*st.store,
+                &format!("{}/{rendition}", v.prefix),
+                fetched.path(),
+            )
+            .await?;
+            fetched.path().to_path_buf()
+        }
+    };
+    let playlist = dir.join("vod.m3u8");
+    if !playlist.exists() {
+        anyhow::bail!(
+            "VOD {id}: {} is missing from the recording ({})",
+            playlist.display(),
+            st.describe
+        );
+    }
+    let target = output.unwrap_or_else(|| format!("vod-{id}.mp4").into());
+    // Written under a temporary name, renamed when complete: an
+    // interrupted export leaves no file that looks finished.
+    let mut partial = target.as_os_str().to_owned();
+    partial.push(".partial");
+    let partial = std::path::PathBuf::from(partial);
+    let total_ms = v.duration_ms.max(1) as u64;
+    let (p2, pl) = (partial.clone(), playlist.clone());
+    let json = out.json;
+    let done = tokio::task::spawn_blocking(move || {
+        // Drawn on stderr when it is a terminal (and not for --json).
+        let bar = if json {
+            indicatif::ProgressBar::hidden()
+        } else {
+            indicatif::ProgressBar::new(total_ms)
+        };
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{bar:40} {percent:>3}% {msg} ({elapsed}, {eta} left)",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        let r = crate::export::remux(&pl, &p2, &|secs| {
+            bar.set_position(((secs * 1000.0) as u64).min(total_ms));
+            bar.set_message(duration((secs * 1000.0) as i64));
+        });
+        bar.finish_and_clear();
+        r
+    })
+    .await?;
+    let done = match done {
+        Ok(d) => d,
+        Err(e) => {
+            let _ = std::fs::remove_file(&partial);
+            return Err(e);
+        }
+    };
+    std::fs::rename(&partial, &target)?;
+    out.emit(
+        &serde_json::json!({
+            "vod": id,
+            "rendition": rendition,
+            "file": target.display().to_string(),
+            "bytes": done.bytes,
+            "duration_s": done.duration_s,
+            "packets": done.packets,
+        }),
+        || {
+            format!(
+                "VOD {id} ({rendition}) written to {}: {:.1} MB, {}.\n",
+                target.display(),
+                done.bytes as f64 / 1e6,
+                duration((done.duration_s * 1000.0) as i64)
+            )
+        },
+    );
+    Ok(())
 }

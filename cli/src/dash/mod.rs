@@ -171,69 +171,15 @@ async fn run_command(
         Ok::<_, anyhow::Error>(if (200..300).contains(&status) {
             Action::Done(Ok(ok))
         } else {
-            Action::Done(Err(v["message"]
-                .as_str()
-                .or(v["error"].as_str())
-                .map_or_else(|| format!("HTTP {status}"), String::from)))
+            Action::Done(Err(serde_json::from_value::<stage_core::api::ErrorBody>(v)
+                .map_or_else(|_| format!("HTTP {status}"), |e| e.message)))
         })
     };
     Ok(match c {
         Command::Quit | Command::Copy(_) => Action::Tick,
-        Command::LoadChannels => {
-            let mut rows = Vec::new();
-            for ch in db.list_channels().await? {
-                rows.push(ChannelRow {
-                    live: db.live_stream(ch.id).await?.is_some(),
-                    key_rotated: stage_core::time::rfc3339_ms(ch.key_rotated_at)
-                        .get(..16)
-                        .unwrap_or("")
-                        .replace('T', " "),
-                    name: ch.name,
-                    enabled: ch.enabled,
-                    members_only: ch.members_only,
-                });
-            }
-            Action::Channels(rows)
-        }
-        Command::LoadVods => Action::Vods(
-            db.all_vods(None, 200)
-                .await?
-                .into_iter()
-                .map(|v| VodRow {
-                    id: v.id,
-                    started: stage_core::time::rfc3339_ms(v.started_at)
-                        .get(..16)
-                        .unwrap_or("")
-                        .replace('T', " "),
-                    duration: ui::uptime((v.duration_ms / 1000).max(0) as u64),
-                    channel: v.channel,
-                    title: v.title,
-                    published: v.published,
-                })
-                .collect(),
-        ),
-        Command::LoadChat { stream_id } => {
-            let url = format!(
-                "http://{}/streams/{stream_id}/chat?limit=100",
-                crate::client::connectable(cfg.chatd.listen)
-            );
-            let v = client.get_url(&url).await?;
-            Action::Chat(
-                v["messages"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .map(|m| ChatLine {
-                        id: m["id"].as_str().unwrap_or("").into(),
-                        at_ms: m["at"].as_i64().unwrap_or(0),
-                        user: m["user"].as_str().unwrap_or("").into(),
-                        body: m["body"].as_str().unwrap_or("").into(),
-                        deleted: m["deleted"].as_bool().unwrap_or(false),
-                        tip: m["tip"]["display"].as_str().map(String::from),
-                    })
-                    .collect(),
-            )
-        }
+        Command::LoadChannels => load_channels(db).await?,
+        Command::LoadVods => load_vods(db).await?,
+        Command::LoadChat { stream_id } => load_chat(cfg, client, stream_id).await?,
         Command::CreateChannel(name) => {
             let (ch, key) = crate::channel::create(db, &name, false).await?;
             Action::NewKey(ch.name, key)
@@ -304,6 +250,69 @@ async fn run_command(
             .await?
         }
     })
+}
+
+/// The channels tab: every channel, live or not.
+async fn load_channels(db: &Db) -> anyhow::Result<Action> {
+    let mut rows = Vec::new();
+    for ch in db.list_channels().await? {
+        rows.push(ChannelRow {
+            live: db.live_stream(ch.id).await?.is_some(),
+            key_rotated: stage_core::time::rfc3339_ms(ch.key_rotated_at)
+                .get(..16)
+                .unwrap_or("")
+                .replace('T', " "),
+            name: ch.name,
+            enabled: ch.enabled,
+            members_only: ch.members_only,
+        });
+    }
+    Ok(Action::Channels(rows))
+}
+
+/// The VODs tab: the newest 200 recordings.
+async fn load_vods(db: &Db) -> anyhow::Result<Action> {
+    Ok(Action::Vods(
+        db.all_vods(None, 200)
+            .await?
+            .into_iter()
+            .map(|v| VodRow {
+                id: v.id,
+                started: stage_core::time::rfc3339_ms(v.started_at)
+                    .get(..16)
+                    .unwrap_or("")
+                    .replace('T', " "),
+                duration: ui::uptime((v.duration_ms / 1000).max(0) as u64),
+                channel: v.channel,
+                title: v.title,
+                published: v.published,
+            })
+            .collect(),
+    ))
+}
+
+/// A stream's last 100 chat messages, from chatd's public API.
+async fn load_chat(cfg: &Config, client: &AdminClient, stream_id: i64) -> anyhow::Result<Action> {
+    let url = format!(
+        "http://{}/streams/{stream_id}/chat?limit=100",
+        crate::client::connectable(cfg.chatd.listen)
+    );
+    let v = client.get_url(&url).await?;
+    Ok(Action::Chat(
+        v["messages"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|m| ChatLine {
+                id: m["id"].as_str().unwrap_or("").into(),
+                at_ms: m["at"].as_i64().unwrap_or(0),
+                user: m["user"].as_str().unwrap_or("").into(),
+                body: m["body"].as_str().unwrap_or("").into(),
+                deleted: m["deleted"].as_bool().unwrap_or(false),
+                tip: m["tip"]["display"].as_str().map(String::from),
+            })
+            .collect(),
+    ))
 }
 
 #[cfg(test)]

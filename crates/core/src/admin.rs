@@ -76,7 +76,11 @@ pub async fn require_token(State(token): State<Arc<String>>, req: Request, next:
     if given.as_bytes().ct_eq(token.as_bytes()).into() {
         next.run(req).await
     } else {
-        (StatusCode::UNAUTHORIZED, "admin token required\n").into_response()
+        crate::http::error(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "admin token required",
+        )
     }
 }
 

@@ -2,6 +2,7 @@
 //! mounts and stagectl, the dash, the other daemons and the tests call. A
 //! [`Route`] is both the axum pattern a router mounts and, filled in with
 //! [`Route::path`], the path a client requests, so the two cannot drift.
+//! [`ErrorBody`] is what every API, public or admin, answers a refusal with.
 
 /// An admin route: an axum pattern with `{name}` placeholders.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,6 +67,16 @@ pub const INGEST_KICK: Route = Route("/admin/channels/{channel}/kick");
 pub const BILLING_TIERS: Route = Route("/admin/billing/tiers");
 /// POST archives a tier (no new subscriptions; members keep theirs).
 pub const BILLING_TIER_ARCHIVE: Route = Route("/admin/billing/tiers/{id}/archive");
+
+/// The body of every refusal, from every daemon's public and admin APIs:
+/// a stable `code` for programs (`not_found`, `bad_request`, …) and a
+/// `message` for people. Some add fields of their own (billingd's `field`,
+/// chatd's `retry_after_ms`); none leaves these two out.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ErrorBody {
+    pub code: String,
+    pub message: String,
+}
 
 #[cfg(test)]
 mod tests {

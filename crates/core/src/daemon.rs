@@ -84,3 +84,49 @@ pub fn stopping() {
         let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
     }
 }
+
+/// A daemon running inside this process (tests, benches): its `run_on`
+/// future spawned with a shutdown signal of our own, stopped by firing the
+/// signal and waiting for the run to return. Dropped without `stop`, it
+/// fires the signal and lets the daemon wind down in the background.
+pub struct Running {
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+impl Running {
+    /// Spawns `run(shutdown)` on the current runtime.
+    pub fn spawn<F, Fut>(run: F) -> Running
+    where
+        F: FnOnce(Shutdown) -> Fut,
+        Fut: Future<Output = anyhow::Result<()>> + Send + 'static,
+    {
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(run(Box::pin(async move {
+            let _ = rx.await;
+        })));
+        Running {
+            stop: Some(tx),
+            task: Some(task),
+        }
+    }
+
+    /// Stops the daemon and waits for it; its error (or panic) if it failed.
+    pub async fn stop(&mut self) -> anyhow::Result<()> {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        match self.task.take() {
+            Some(t) => t.await?,
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+    }
+}

@@ -7,6 +7,25 @@ use std::future::Future;
 use std::sync::Arc;
 use tokio::net::TcpListener;
 
+/// A refusal in the one shape every API answers with
+/// ([`crate::api::ErrorBody`]), never cached.
+pub fn error(
+    status: axum::http::StatusCode,
+    code: &str,
+    message: impl Into<String>,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    (
+        status,
+        [(axum::http::header::CACHE_CONTROL, "no-cache")],
+        axum::Json(crate::api::ErrorBody {
+            code: code.into(),
+            message: message.into(),
+        }),
+    )
+        .into_response()
+}
+
 /// `GET /healthz` → `ok`.
 pub async fn healthz() -> &'static str {
     "ok\n"
@@ -56,6 +75,31 @@ pub async fn serve(
     )
     .with_graceful_shutdown(shutdown)
     .await
+}
+
+/// What a daemon with a public and an admin API (chatd, billingd) serves
+/// on: its `run_on` takes these, its `run` binds them from the config.
+pub struct Listeners {
+    pub public: TcpListener,
+    pub admin: TcpListener,
+}
+
+impl Listeners {
+    /// Binds `[name]`'s `listen` and `admin_listen`.
+    pub async fn bind(l: &crate::config::ListenConfig, name: &str) -> anyhow::Result<Listeners> {
+        Ok(Listeners {
+            public: bind(l.listen, &format!("{name}.listen")).await?,
+            admin: bind(l.admin_listen, &format!("{name}.admin_listen")).await?,
+        })
+    }
+
+    /// Both on free loopback ports (tests).
+    pub async fn loopback() -> std::io::Result<Listeners> {
+        Ok(Listeners {
+            public: TcpListener::bind("127.0.0.1:0").await?,
+            admin: TcpListener::bind("127.0.0.1:0").await?,
+        })
+    }
 }
 
 /// Binds a TCP listener, naming the config key in the error.

@@ -13,7 +13,7 @@ pub mod db;
 pub mod http;
 pub mod keys;
 pub mod telemetry;
-pub mod testing;
+
 pub mod time;
 pub mod tokens;
 

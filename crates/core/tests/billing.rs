@@ -10,7 +10,8 @@ use serde_json::{Value, json};
 use stage_core::billing::event::Event;
 use stage_core::billing::process::{Outcome, Policy};
 use stage_core::billing::{self, Checkout, Membership};
-use stage_core::{Db, keys, testing};
+use stage_core::{Db, keys};
+use stage_testing as testing;
 use std::collections::BTreeMap;
 
 const BPS: u32 = 500;

@@ -3,7 +3,8 @@
 use stage_core::accounts::Role;
 use stage_core::chat::{ChatAction, ChatMessage, ChatSettings, ChatWrite};
 use stage_core::db::DbError;
-use stage_core::{keys, testing};
+use stage_core::keys;
+use stage_testing as testing;
 
 fn msg(id: &str, channel_id: i64, stream_id: i64, body: &str, at: i64) -> ChatMessage {
     ChatMessage {

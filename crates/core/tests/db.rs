@@ -1,7 +1,8 @@
 //! The data layer against SQLite and PostgreSQL.
 
 use stage_core::db::{ChannelUpdate, DbError};
-use stage_core::{keys, testing};
+use stage_core::keys;
+use stage_testing as testing;
 
 #[tokio::test]
 async fn channels_keys_and_streams_on_every_backend() {

@@ -25,7 +25,6 @@ use stage_core::tokens::{Claims, Signer};
 use stage_core::{Config, Db};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
-use tokio::net::TcpListener;
 
 pub struct Ctx {
     cfg: Config,
@@ -47,11 +46,7 @@ pub struct Ctx {
 type Shared = State<Arc<Ctx>>;
 
 pub(crate) fn error(status: StatusCode, code: &str, message: &str) -> Response {
-    (
-        status,
-        axum::Json(serde_json::json!({"code": code, "message": message})),
-    )
-        .into_response()
+    stage_core::http::error(status, code, message)
 }
 
 /// 422 naming the field that is wrong.
@@ -130,7 +125,7 @@ pub fn public_router(ctx: Arc<Ctx>) -> Router {
         .route("/billing/portal", post(payments::portal));
     // The dev provider's pages exist only with the dev provider: anyone who
     // can reach them can "pay".
-    let r = if ctx.cfg.billing.provider == "dev" {
+    let r = if ctx.cfg.billing.provider == stage_core::config::Provider::Dev {
         r.route(
             "/billing/dev/checkout/{id}",
             get(dev::checkout_page).post(dev::checkout_pay),
@@ -301,10 +296,10 @@ async fn me(State(ctx): Shared, headers: HeaderMap) -> Response {
 /// Runs billingd on pre-bound listeners until `shutdown`.
 pub async fn run_on(
     cfg: Config,
-    public: TcpListener,
-    admin: TcpListener,
+    listeners: stage_core::http::Listeners,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    let stage_core::http::Listeners { public, admin } = listeners;
     let (db, token) = stage_core::http::open_state(&cfg).await?;
     let signer = Signer::from_config(&cfg)?;
     let webhook_secrets = if cfg.billing.webhook_secrets.is_empty() {
@@ -321,7 +316,7 @@ pub async fn run_on(
     } else {
         cfg.billing.webhook_secrets.clone()
     };
-    let stripe = if cfg.billing.provider == "stripe" {
+    let stripe = if cfg.billing.provider == stage_core::config::Provider::Stripe {
         let key = if cfg.billing.stripe.secret_key.is_empty() {
             std::env::var("STRIPE_SECRET_KEY").unwrap_or_default()
         } else {
@@ -403,7 +398,6 @@ pub async fn run_on(
 
 /// Runs billingd per its config.
 pub async fn run(cfg: Config, shutdown: stage_core::daemon::Shutdown) -> anyhow::Result<()> {
-    let public = stage_core::http::bind(cfg.billingd.listen, "billingd.listen").await?;
-    let admin = stage_core::http::bind(cfg.billingd.admin_listen, "billingd.admin_listen").await?;
-    run_on(cfg, public, admin, shutdown).await
+    let listeners = stage_core::http::Listeners::bind(&cfg.billingd, "billingd").await?;
+    run_on(cfg, listeners, shutdown).await
 }

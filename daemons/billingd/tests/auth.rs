@@ -2,33 +2,12 @@
 //! tokens, and the limit on failed logins.
 
 use serde_json::{Value, json};
-use std::net::SocketAddr;
 
-struct Billingd {
-    public: SocketAddr,
-    _stop: tokio::sync::oneshot::Sender<()>,
-    _dir: tempfile::TempDir,
-}
+mod common;
+use common::Billingd;
 
 async fn start(attempts: u32) -> Billingd {
-    let dir = tempfile::tempdir().unwrap();
-    let mut cfg = stage_core::Config {
-        data_dir: dir.path().to_path_buf(),
-        ..Default::default()
-    };
-    cfg.auth.login_attempts = attempts;
-    let public = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let admin = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = public.local_addr().unwrap();
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(billingd::run_on(cfg, public, admin, async move {
-        let _ = rx.await;
-    }));
-    Billingd {
-        public: addr,
-        _stop: tx,
-        _dir: dir,
-    }
+    Billingd::start(|c| c.auth.login_attempts = attempts).await
 }
 
 async fn post(b: &Billingd, path: &str, body: Value) -> (u16, Value, Option<String>) {

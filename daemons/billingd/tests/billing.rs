@@ -6,24 +6,29 @@
 use serde_json::{Value, json};
 use stage_core::billing::signature;
 use stage_core::tokens::{Signer, now_s};
-use stage_core::{Config, Db, keys, testing};
+use stage_core::{Config, Db, keys};
+use stage_testing as testing;
 use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::sync::mpsc;
 
-const KEY: &str = "test-token-key-0123456789abcdef0123456789";
+mod common;
+use common::KEY;
 const SECRET: &str = "whsec_test_0123456789abcdef";
 const OLD_SECRET: &str = "whsec_test_old_0123456789abcdef";
 
+/// billingd with a stand-in chatd beside it.
 struct Billingd {
-    public: SocketAddr,
-    admin: SocketAddr,
-    admin_token: String,
-    db: Db,
+    d: common::Billingd,
     /// Tips billingd posted to (a stand-in for) chatd's admin API.
     chat: mpsc::UnboundedReceiver<(String, Value)>,
-    _stop: tokio::sync::oneshot::Sender<()>,
-    _dir: tempfile::TempDir,
+}
+
+impl std::ops::Deref for Billingd {
+    type Target = common::Billingd;
+    fn deref(&self) -> &common::Billingd {
+        &self.d
+    }
 }
 
 /// A stand-in for chatd's admin API that records what it is told.
@@ -52,38 +57,17 @@ async fn fake_chatd() -> (SocketAddr, mpsc::UnboundedReceiver<(String, Value)>) 
 }
 
 async fn start(db_url: Option<String>, edit: impl FnOnce(&mut Config)) -> Billingd {
-    let dir = tempfile::tempdir().unwrap();
-    let mut cfg = Config {
-        data_dir: dir.path().to_path_buf(),
-        ..Default::default()
-    };
-    cfg.auth.token_key = KEY.into();
-    cfg.log.level = "warn".into();
-    if let Some(u) = db_url {
-        cfg.database.url = u;
-    }
     let (chat_addr, chat) = fake_chatd().await;
-    cfg.chatd.admin_listen = chat_addr;
-    let public = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let admin = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let (pa, aa) = (public.local_addr().unwrap(), admin.local_addr().unwrap());
-    cfg.billing.public_url = format!("http://{pa}");
-    edit(&mut cfg);
-    let db = Db::open(&cfg).await.unwrap();
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(billingd::run_on(cfg.clone(), public, admin, async move {
-        let _ = rx.await;
-    }));
-    let admin_token = stage_core::admin::load_or_create_token(&cfg.data_dir).unwrap();
-    Billingd {
-        public: pa,
-        admin: aa,
-        admin_token,
-        db,
-        chat,
-        _stop: tx,
-        _dir: dir,
-    }
+    let d = common::Billingd::start(|cfg| {
+        if let Some(u) = db_url {
+            cfg.database.url = u;
+        }
+        cfg.chatd.admin_listen = chat_addr;
+        cfg.billing.public_url = format!("http://{}", cfg.billingd.listen);
+        edit(cfg);
+    })
+    .await;
+    Billingd { d, chat }
 }
 
 fn client() -> reqwest::Client {
@@ -469,7 +453,7 @@ async fn dev_provider_subscribe_play_tip_and_cancel() {
 #[tokio::test]
 async fn without_the_dev_provider_there_are_no_dev_pages() {
     let b = start(None, |c| {
-        c.billing.provider = "stripe".into();
+        c.billing.provider = stage_core::config::Provider::Stripe;
         c.billing.webhook_secrets = vec![SECRET.into()];
         c.billing.stripe.secret_key = "sk_test_unused".into();
     })

@@ -14,7 +14,8 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
-const KEY: &str = "test-token-key-0123456789abcdef0123456789";
+mod common;
+use common::{Billingd, KEY};
 const SECRET: &str = "whsec_test_0123456789abcdef";
 const SK: &str = "sk_test_stand_in_0123456789";
 
@@ -93,44 +94,14 @@ async fn stand_in() -> (SocketAddr, StandIn) {
     (addr, s)
 }
 
-struct Billingd {
-    public: SocketAddr,
-    admin: SocketAddr,
-    admin_token: String,
-    db: Db,
-    _stop: tokio::sync::oneshot::Sender<()>,
-    _dir: tempfile::TempDir,
-}
-
 async fn start(stripe: SocketAddr) -> Billingd {
-    let dir = tempfile::tempdir().unwrap();
-    let mut cfg = Config {
-        data_dir: dir.path().to_path_buf(),
-        ..Default::default()
-    };
-    cfg.auth.token_key = KEY.into();
-    cfg.log.level = "warn".into();
-    cfg.billing.provider = "stripe".into();
-    cfg.billing.webhook_secrets = vec![SECRET.into()];
-    cfg.billing.stripe.secret_key = SK.into();
-    cfg.billing.stripe.api_base = format!("http://{stripe}/");
-    let public = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let admin = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let (pa, aa) = (public.local_addr().unwrap(), admin.local_addr().unwrap());
-    let db = Db::open(&cfg).await.unwrap();
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(billingd::run_on(cfg.clone(), public, admin, async move {
-        let _ = rx.await;
-    }));
-    let admin_token = stage_core::admin::load_or_create_token(&cfg.data_dir).unwrap();
-    Billingd {
-        public: pa,
-        admin: aa,
-        admin_token,
-        db,
-        _stop: tx,
-        _dir: dir,
-    }
+    Billingd::start(|cfg| {
+        cfg.billing.provider = stage_core::config::Provider::Stripe;
+        cfg.billing.webhook_secrets = vec![SECRET.into()];
+        cfg.billing.stripe.secret_key = SK.into();
+        cfg.billing.stripe.api_base = format!("http://{stripe}/");
+    })
+    .await
 }
 
 async fn post(url: String, bearer: Option<&str>, body: Value) -> (u16, Value) {

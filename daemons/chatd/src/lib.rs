@@ -19,7 +19,6 @@ use stage_core::tokens::Signer;
 use stage_core::{Config, Db};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
 /// Room mailbox size: rooms drain it in bursts; a full one pushes back on
@@ -141,10 +140,10 @@ pub fn deliver(ctx: &Ctx, channel: &str, ev: Event) {
 /// Runs chatd on pre-bound listeners until `shutdown`.
 pub async fn run_on(
     cfg: Config,
-    public: TcpListener,
-    admin: TcpListener,
+    listeners: stage_core::http::Listeners,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    let stage_core::http::Listeners { public, admin } = listeners;
     let (db, token) = stage_core::http::open_state(&cfg).await?;
     let signer = Signer::from_config(&cfg)?;
     let metrics = Arc::new(Metrics::default());
@@ -229,7 +228,6 @@ pub async fn run_on(
 
 /// Runs chatd per its config.
 pub async fn run(cfg: Config, shutdown: stage_core::daemon::Shutdown) -> anyhow::Result<()> {
-    let public = stage_core::http::bind(cfg.chatd.listen, "chatd.listen").await?;
-    let admin = stage_core::http::bind(cfg.chatd.admin_listen, "chatd.admin_listen").await?;
-    run_on(cfg, public, admin, shutdown).await
+    let listeners = stage_core::http::Listeners::bind(&cfg.chatd, "chatd").await?;
+    run_on(cfg, listeners, shutdown).await
 }

@@ -85,42 +85,7 @@ pub async fn execute(
     cmd: ModCmd,
 ) -> Result<serde_json::Value, Refusal> {
     match cmd {
-        ModCmd::Delete { id } => {
-            if !crate::ids::valid(&id) {
-                return Err(Refusal::new("not_found", "no such message"));
-            }
-            // The room's memory first: a message may not be stored yet.
-            let (tx, rx) = oneshot::channel();
-            let _ = me
-                .tx
-                .send(RoomMsg::Find {
-                    id: id.clone(),
-                    reply: tx,
-                })
-                .await;
-            let msg = match rx.await.ok().flatten() {
-                Some(m) => Some(m),
-                None => ctx.db.chat_message(&id).await.map_err(internal)?,
-            };
-            let Some(msg) = msg.filter(|m| m.channel_id == me.channel_id) else {
-                return Err(Refusal::new("not_found", "no such message in this channel"));
-            };
-            // Through the persistence queue, so it lands after the message.
-            ctx.persist.write(ChatWrite::Delete {
-                channel_id: me.channel_id,
-                id: id.clone(),
-            });
-            audit(
-                ctx,
-                me,
-                actor,
-                "delete",
-                &id,
-                serde_json::json!({"user": msg.user, "body": msg.body}),
-            );
-            apply(me, Event::Deleted { id: id.clone() }).await;
-            Ok(serde_json::json!({"deleted": id}))
-        }
+        ModCmd::Delete { id } => delete(ctx, me, actor, id).await,
         ModCmd::Timeout {
             user,
             seconds,
@@ -136,159 +101,217 @@ pub async fn execute(
             ban(ctx, me, actor, &user, Some(until), &reason).await
         }
         ModCmd::Ban { user, reason } => ban(ctx, me, actor, &user, None, &reason).await,
-        ModCmd::Unban { user } => {
-            let u = target(ctx, &user).await?;
-            ctx.db
-                .chat_unban(me.channel_id, u.id)
-                .await
-                .map_err(internal)?;
-            audit(ctx, me, actor, "unban", &u.username, serde_json::json!({}));
-            apply(
-                me,
-                Event::Unban {
-                    user_id: u.id,
-                    user: u.username.clone(),
-                    by: actor.into(),
-                },
-            )
-            .await;
-            Ok(serde_json::json!({"unbanned": u.username}))
-        }
-        ModCmd::Settings(p) => {
-            let mut s = ctx
-                .db
-                .chat_settings(me.channel_id)
-                .await
-                .map_err(internal)?;
-            if let Some(secs) = p.slow_seconds {
-                if secs > 3600 {
-                    return Err(Refusal::new("bad_request", "slow mode is at most 1 hour"));
-                }
-                s.slow_ms = secs as i64 * 1000;
-            }
-            if let Some(v) = p.members_only {
-                s.members_only = v;
-            }
-            if let Some(v) = p.guests {
-                s.guests = v;
-            }
-            let norm = |w: &String| w.trim().to_lowercase();
-            if let Some(ws) = &p.blocked_words {
-                s.blocked_words = ws.iter().map(norm).filter(|w| !w.is_empty()).collect();
-            }
-            for w in p.add_words.iter().flatten().map(norm) {
-                if !w.is_empty() && !s.blocked_words.contains(&w) {
-                    s.blocked_words.push(w);
-                }
-            }
-            for w in p.remove_words.iter().flatten().map(norm) {
-                s.blocked_words.retain(|x| *x != w);
-            }
-            if s.blocked_words
-                .iter()
-                .any(|w| w.contains('\n') || w.len() > 100)
-            {
-                return Err(Refusal::new(
-                    "bad_request",
-                    "a blocked word is one line of at most 100 bytes",
-                ));
-            }
-            ctx.db
-                .set_chat_settings(me.channel_id, &s)
-                .await
-                .map_err(internal)?;
-            audit(
-                ctx,
-                me,
-                actor,
-                "settings",
-                "",
-                serde_json::json!({
-                    "slow_ms": s.slow_ms, "members_only": s.members_only,
-                    "guests": s.guests, "blocked_words": s.blocked_words.len(),
-                }),
-            );
-            let out = serde_json::to_value(&s).unwrap_or_default();
-            apply(
-                me,
-                Event::Settings {
-                    settings: s,
-                    by: actor.into(),
-                },
-            )
-            .await;
-            Ok(out)
-        }
+        ModCmd::Unban { user } => unban(ctx, me, actor, &user).await,
+        ModCmd::Settings(p) => settings(ctx, me, actor, p).await,
         ModCmd::PollCreate { question, options } => {
-            let question = crate::policy::clean_body(&question);
-            let options: Vec<String> = options
-                .iter()
-                .map(|o| crate::policy::clean_body(o))
-                .collect();
-            if question.is_empty() || question.chars().count() > 200 {
-                return Err(Refusal::new(
-                    "bad_request",
-                    "a question has 1-200 characters",
-                ));
-            }
-            if !(2..=10).contains(&options.len())
-                || options
-                    .iter()
-                    .any(|o| o.is_empty() || o.chars().count() > 80)
-            {
-                return Err(Refusal::new(
-                    "bad_request",
-                    "a poll has 2-10 options of 1-80 characters",
-                ));
-            }
-            // One open poll per channel: a new one closes the last.
-            for p in ctx.db.polls(me.channel_id, 5).await.map_err(internal)? {
-                if p.status == "open" {
-                    ctx.db.close_poll(p.id).await.map_err(internal)?;
-                }
-            }
-            let stream = ctx
-                .db
-                .live_stream(me.channel_id)
-                .await
-                .map_err(internal)?
-                .map(|s| s.id);
-            let poll = ctx
-                .db
-                .create_poll(me.channel_id, stream, &question, &options, actor)
-                .await
-                .map_err(internal)?;
-            audit(
-                ctx,
-                me,
-                actor,
-                "poll_create",
-                &poll.id.to_string(),
-                serde_json::json!({"question": question}),
-            );
-            let out = serde_json::to_value(&poll).unwrap_or_default();
-            apply(me, Event::Poll { poll }).await;
-            Ok(out)
+            poll_create(ctx, me, actor, &question, &options).await
         }
-        ModCmd::PollClose { poll_id } => {
-            match ctx.db.poll(poll_id).await.map_err(internal)? {
-                Some(p) if p.channel_id == me.channel_id => {}
-                _ => return Err(Refusal::new("unknown_poll", "no such poll in this channel")),
-            }
-            let poll = ctx.db.close_poll(poll_id).await.map_err(internal)?;
-            audit(
-                ctx,
-                me,
-                actor,
-                "poll_close",
-                &poll_id.to_string(),
-                serde_json::json!({"votes": poll.votes}),
-            );
-            let out = serde_json::to_value(&poll).unwrap_or_default();
-            apply(me, Event::Poll { poll }).await;
-            Ok(out)
+        ModCmd::PollClose { poll_id } => poll_close(ctx, me, actor, poll_id).await,
+    }
+}
+
+type Answer = Result<serde_json::Value, Refusal>;
+
+/// Deletes one message of this room, stored or not yet.
+async fn delete(ctx: &Ctx, me: &RoomRef, actor: &str, id: String) -> Answer {
+    if !crate::ids::valid(&id) {
+        return Err(Refusal::new("not_found", "no such message"));
+    }
+    // The room's memory first: a message may not be stored yet.
+    let (tx, rx) = oneshot::channel();
+    let _ = me
+        .tx
+        .send(RoomMsg::Find {
+            id: id.clone(),
+            reply: tx,
+        })
+        .await;
+    let msg = match rx.await.ok().flatten() {
+        Some(m) => Some(m),
+        None => ctx.db.chat_message(&id).await.map_err(internal)?,
+    };
+    let Some(msg) = msg.filter(|m| m.channel_id == me.channel_id) else {
+        return Err(Refusal::new("not_found", "no such message in this channel"));
+    };
+    // Through the persistence queue, so it lands after the message.
+    ctx.persist.write(ChatWrite::Delete {
+        channel_id: me.channel_id,
+        id: id.clone(),
+    });
+    audit(
+        ctx,
+        me,
+        actor,
+        "delete",
+        &id,
+        serde_json::json!({"user": msg.user, "body": msg.body}),
+    );
+    apply(me, Event::Deleted { id: id.clone() }).await;
+    Ok(serde_json::json!({"deleted": id}))
+}
+
+async fn unban(ctx: &Ctx, me: &RoomRef, actor: &str, user: &str) -> Answer {
+    let u = target(ctx, user).await?;
+    ctx.db
+        .chat_unban(me.channel_id, u.id)
+        .await
+        .map_err(internal)?;
+    audit(ctx, me, actor, "unban", &u.username, serde_json::json!({}));
+    apply(
+        me,
+        Event::Unban {
+            user_id: u.id,
+            user: u.username.clone(),
+            by: actor.into(),
+        },
+    )
+    .await;
+    Ok(serde_json::json!({"unbanned": u.username}))
+}
+
+/// Slow mode, members-only, guests and blocked words: what the patch names.
+async fn settings(ctx: &Ctx, me: &RoomRef, actor: &str, p: SettingsPatch) -> Answer {
+    let mut s = ctx
+        .db
+        .chat_settings(me.channel_id)
+        .await
+        .map_err(internal)?;
+    if let Some(secs) = p.slow_seconds {
+        if secs > 3600 {
+            return Err(Refusal::new("bad_request", "slow mode is at most 1 hour"));
+        }
+        s.slow_ms = secs as i64 * 1000;
+    }
+    if let Some(v) = p.members_only {
+        s.members_only = v;
+    }
+    if let Some(v) = p.guests {
+        s.guests = v;
+    }
+    let norm = |w: &String| w.trim().to_lowercase();
+    if let Some(ws) = &p.blocked_words {
+        s.blocked_words = ws.iter().map(norm).filter(|w| !w.is_empty()).collect();
+    }
+    for w in p.add_words.iter().flatten().map(norm) {
+        if !w.is_empty() && !s.blocked_words.contains(&w) {
+            s.blocked_words.push(w);
         }
     }
+    for w in p.remove_words.iter().flatten().map(norm) {
+        s.blocked_words.retain(|x| *x != w);
+    }
+    if s.blocked_words
+        .iter()
+        .any(|w| w.contains('\n') || w.len() > 100)
+    {
+        return Err(Refusal::new(
+            "bad_request",
+            "a blocked word is one line of at most 100 bytes",
+        ));
+    }
+    ctx.db
+        .set_chat_settings(me.channel_id, &s)
+        .await
+        .map_err(internal)?;
+    audit(
+        ctx,
+        me,
+        actor,
+        "settings",
+        "",
+        serde_json::json!({
+            "slow_ms": s.slow_ms, "members_only": s.members_only,
+            "guests": s.guests, "blocked_words": s.blocked_words.len(),
+        }),
+    );
+    let out = serde_json::to_value(&s).unwrap_or_default();
+    apply(
+        me,
+        Event::Settings {
+            settings: s,
+            by: actor.into(),
+        },
+    )
+    .await;
+    Ok(out)
+}
+
+/// Opens a poll (closing the one open before).
+async fn poll_create(
+    ctx: &Ctx,
+    me: &RoomRef,
+    actor: &str,
+    question: &str,
+    options: &[String],
+) -> Answer {
+    let question = crate::policy::clean_body(question);
+    let options: Vec<String> = options
+        .iter()
+        .map(|o| crate::policy::clean_body(o))
+        .collect();
+    if question.is_empty() || question.chars().count() > 200 {
+        return Err(Refusal::new(
+            "bad_request",
+            "a question has 1-200 characters",
+        ));
+    }
+    if !(2..=10).contains(&options.len())
+        || options
+            .iter()
+            .any(|o| o.is_empty() || o.chars().count() > 80)
+    {
+        return Err(Refusal::new(
+            "bad_request",
+            "a poll has 2-10 options of 1-80 characters",
+        ));
+    }
+    // One open poll per channel: a new one closes the last.
+    for p in ctx.db.polls(me.channel_id, 5).await.map_err(internal)? {
+        if p.status == "open" {
+            ctx.db.close_poll(p.id).await.map_err(internal)?;
+        }
+    }
+    let stream = ctx
+        .db
+        .live_stream(me.channel_id)
+        .await
+        .map_err(internal)?
+        .map(|s| s.id);
+    let poll = ctx
+        .db
+        .create_poll(me.channel_id, stream, &question, &options, actor)
+        .await
+        .map_err(internal)?;
+    audit(
+        ctx,
+        me,
+        actor,
+        "poll_create",
+        &poll.id.to_string(),
+        serde_json::json!({"question": question}),
+    );
+    let out = serde_json::to_value(&poll).unwrap_or_default();
+    apply(me, Event::Poll { poll }).await;
+    Ok(out)
+}
+
+async fn poll_close(ctx: &Ctx, me: &RoomRef, actor: &str, poll_id: i64) -> Answer {
+    match ctx.db.poll(poll_id).await.map_err(internal)? {
+        Some(p) if p.channel_id == me.channel_id => {}
+        _ => return Err(Refusal::new("unknown_poll", "no such poll in this channel")),
+    }
+    let poll = ctx.db.close_poll(poll_id).await.map_err(internal)?;
+    audit(
+        ctx,
+        me,
+        actor,
+        "poll_close",
+        &poll_id.to_string(),
+        serde_json::json!({"votes": poll.votes}),
+    );
+    let out = serde_json::to_value(&poll).unwrap_or_default();
+    apply(me, Event::Poll { poll }).await;
+    Ok(out)
 }
 
 async fn target(ctx: &Ctx, user: &str) -> Result<stage_core::accounts::User, Refusal> {

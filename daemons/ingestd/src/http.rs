@@ -36,7 +36,9 @@ async fn kick(
     } else {
         (
             StatusCode::NOT_FOUND,
-            Json(serde_json::json!({"kicked": false, "error": "channel is not live"})),
+            Json(serde_json::json!({
+                "kicked": false, "code": "not_live", "message": "channel is not live",
+            })),
         )
     }
 }

@@ -32,26 +32,47 @@ pub struct Shared {
     pub hub: hub::HubHandle,
 }
 
-/// Opens the database, binds the configured listeners and runs until `shutdown`.
-pub async fn run_from_config(
-    cfg: Config,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> anyhow::Result<()> {
-    let (db, token) = stage_core::http::open_state(&cfg).await?;
-    let rtmp = stage_core::http::bind(cfg.ingestd.listen, "ingestd.listen").await?;
-    let admin = stage_core::http::bind(cfg.ingestd.admin_listen, "ingestd.admin_listen").await?;
-    run(cfg, db, token, rtmp, admin, shutdown).await
+/// ingestd's two listeners: RTMP from publishers, the admin API.
+pub struct Listeners {
+    pub rtmp: tokio::net::TcpListener,
+    pub admin: tokio::net::TcpListener,
 }
 
-/// Runs ingestd on pre-bound listeners (tests bind `127.0.0.1:0`).
+impl Listeners {
+    /// Binds `ingestd.listen` and `ingestd.admin_listen`.
+    pub async fn bind(cfg: &Config) -> anyhow::Result<Listeners> {
+        Ok(Listeners {
+            rtmp: stage_core::http::bind(cfg.ingestd.listen, "ingestd.listen").await?,
+            admin: stage_core::http::bind(cfg.ingestd.admin_listen, "ingestd.admin_listen")
+                .await?,
+        })
+    }
+
+    /// Both on free loopback ports (tests).
+    pub async fn loopback() -> std::io::Result<Listeners> {
+        Ok(Listeners {
+            rtmp: tokio::net::TcpListener::bind("127.0.0.1:0").await?,
+            admin: tokio::net::TcpListener::bind("127.0.0.1:0").await?,
+        })
+    }
+}
+
+/// Binds the configured listeners and runs until `shutdown`.
 pub async fn run(
     cfg: Config,
-    db: Db,
-    admin_token: String,
-    rtmp: tokio::net::TcpListener,
-    admin: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    let listeners = Listeners::bind(&cfg).await?;
+    run_on(cfg, listeners, shutdown).await
+}
+
+/// Runs ingestd on pre-bound listeners until `shutdown`.
+pub async fn run_on(
+    cfg: Config,
+    Listeners { rtmp, admin }: Listeners,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let (db, admin_token) = stage_core::http::open_state(&cfg).await?;
     let ended = db.end_all_live_streams().await?;
     for id in &ended {
         let _ = db

@@ -4,6 +4,6 @@ fn main() -> std::process::ExitCode {
     stage_core::daemon::main(
         "ingestd",
         "StreamStage RTMP ingest: authenticates publishers and forwards their media to packagerd",
-        |cfg, shutdown| Box::pin(ingestd::run_from_config(cfg, shutdown)),
+        |cfg, shutdown| Box::pin(ingestd::run(cfg, shutdown)),
     )
 }

@@ -4,7 +4,7 @@
 use ingestd::hub::{self, Departure, Refusal};
 use stage_core::Config;
 use stage_core::db::Channel;
-use stage_core::testing::databases;
+use stage_testing::databases;
 use std::net::SocketAddr;
 
 fn config(dir: &std::path::Path) -> Config {
@@ -20,7 +20,7 @@ fn config(dir: &std::path::Path) -> Config {
 
 /// A database with channel `c`, and a hub over it.
 async fn world(
-    t: &stage_core::testing::TestDb,
+    t: &stage_testing::TestDb,
 ) -> (stage_core::Db, Channel, hub::HubHandle, tempfile::TempDir) {
     let db = t.open().await;
     let dir = tempfile::tempdir().unwrap();

@@ -29,12 +29,12 @@ pub struct Denied(String);
 
 impl IntoResponse for Denied {
     fn into_response(self) -> Response {
-        (
-            StatusCode::FORBIDDEN,
-            [(header::CACHE_CONTROL, "private, no-store")],
-            Json(serde_json::json!({"error": "members_only", "message": self.0})),
-        )
-            .into_response()
+        let mut res = stage_core::http::error(StatusCode::FORBIDDEN, "members_only", self.0);
+        res.headers_mut().insert(
+            header::CACHE_CONTROL,
+            header::HeaderValue::from_static("private, no-store"),
+        );
+        res
     }
 }
 

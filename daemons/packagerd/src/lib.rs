@@ -10,6 +10,7 @@
 //! - `viewers`: playback sessions per stream, recorded in the database.
 //! - `recorder`: every rendition's segments into the object store; VODs.
 
+mod abr;
 pub mod access;
 pub mod admin;
 pub mod dash;
@@ -17,6 +18,9 @@ pub mod http;
 pub mod link_server;
 pub mod recorder;
 pub mod registry;
+pub mod snapshot;
+mod stream;
+mod thumbnails;
 pub mod tls;
 pub mod transcode;
 pub mod viewers;
@@ -25,71 +29,53 @@ pub mod web;
 use stage_core::{Config, Db};
 use std::future::Future;
 
-/// Opens the database, binds the configured listeners and runs until `shutdown`.
-pub async fn run_from_config(
-    cfg: Config,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> anyhow::Result<()> {
-    let (db, token) = stage_core::http::open_state(&cfg).await?;
-    let public = stage_core::http::bind(cfg.packagerd.listen, "packagerd.listen").await?;
-    let admin =
-        stage_core::http::bind(cfg.packagerd.admin_listen, "packagerd.admin_listen").await?;
-    let media =
-        stage_core::http::bind(cfg.packagerd.media_listen, "packagerd.media_listen").await?;
-    run(
-        cfg,
-        db,
-        token,
-        Listeners {
-            public,
-            admin,
-            media,
-        },
-        shutdown,
-    )
-    .await
-}
-
-/// packagerd's three listeners.
+/// packagerd's three listeners: public HTTP, the admin API, the media link
+/// from ingestd.
 pub struct Listeners {
     pub public: tokio::net::TcpListener,
     pub admin: tokio::net::TcpListener,
     pub media: tokio::net::TcpListener,
 }
 
-/// Runs packagerd on pre-bound listeners.
+impl Listeners {
+    /// Binds `packagerd.listen`, `packagerd.admin_listen` and `packagerd.media_listen`.
+    pub async fn bind(cfg: &Config) -> anyhow::Result<Listeners> {
+        let bind = stage_core::http::bind;
+        Ok(Listeners {
+            public: bind(cfg.packagerd.listen, "packagerd.listen").await?,
+            admin: bind(cfg.packagerd.admin_listen, "packagerd.admin_listen").await?,
+            media: bind(cfg.packagerd.media_listen, "packagerd.media_listen").await?,
+        })
+    }
+
+    /// All three on free loopback ports (tests).
+    pub async fn loopback() -> std::io::Result<Listeners> {
+        let bind = || tokio::net::TcpListener::bind("127.0.0.1:0");
+        Ok(Listeners {
+            public: bind().await?,
+            admin: bind().await?,
+            media: bind().await?,
+        })
+    }
+}
+
+/// Binds the configured listeners and runs until `shutdown`.
 pub async fn run(
     cfg: Config,
-    db: Db,
-    admin_token: String,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let listeners = Listeners::bind(&cfg).await?;
+    run_on(cfg, listeners, shutdown).await
+}
+
+/// Runs packagerd on pre-bound listeners until `shutdown`.
+pub async fn run_on(
+    cfg: Config,
     l: Listeners,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let recorder = if cfg.recording.enabled {
-        let st = stage_store::open(&cfg)?;
-        tracing::info!(store = %st.describe, "recording live streams");
-        Some(match st.local_dir {
-            // The local store is its own spool.
-            Some(dir) => {
-                recorder::Recorder::new(st.store, dir, false, cfg.recording.queue_bytes, db.clone())
-            }
-            None => {
-                let spool = cfg.data_dir.join("spool");
-                std::fs::create_dir_all(&spool).map_err(|e| {
-                    anyhow::anyhow!("cannot create the upload spool {}: {e}", spool.display())
-                })?;
-                recorder::Recorder::new(
-                    st.store,
-                    spool,
-                    true,
-                    cfg.recording.queue_bytes,
-                    db.clone(),
-                )
-            }
-        })
-    } else {
-        None
-    };
+    let (db, admin_token) = stage_core::http::open_state(&cfg).await?;
+    let recorder = open_recorder(&cfg, &db)?;
     let registry = registry::Registry::new(registry::Settings {
         target_ms: cfg.packagerd.segment_duration.0.as_millis() as i64,
         part_target_ms: cfg.packagerd.part_duration.0.as_millis() as i64,
@@ -179,4 +165,37 @@ pub async fn run(
         tracing::warn!("recording queue not written within 10 s; stopping anyway");
     }
     Ok(())
+}
+
+/// The recorder, when recording is on: local disk is its own spool; a
+/// remote store gets a spool in the data dir.
+fn open_recorder(
+    cfg: &Config,
+    db: &Db,
+) -> anyhow::Result<Option<std::sync::Arc<recorder::Recorder>>> {
+    Ok(if cfg.recording.enabled {
+        let st = stage_store::open(cfg)?;
+        tracing::info!(store = %st.describe, "recording live streams");
+        Some(match st.local_dir {
+            // The local store is its own spool.
+            Some(dir) => {
+                recorder::Recorder::new(st.store, dir, false, cfg.recording.queue_bytes, db.clone())
+            }
+            None => {
+                let spool = cfg.data_dir.join("spool");
+                std::fs::create_dir_all(&spool).map_err(|e| {
+                    anyhow::anyhow!("cannot create the upload spool {}: {e}", spool.display())
+                })?;
+                recorder::Recorder::new(
+                    st.store,
+                    spool,
+                    true,
+                    cfg.recording.queue_bytes,
+                    db.clone(),
+                )
+            }
+        })
+    } else {
+        None
+    })
 }

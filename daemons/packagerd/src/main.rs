@@ -20,6 +20,6 @@ fn main() -> std::process::ExitCode {
     stage_core::daemon::main(
         "packagerd",
         "StreamStage packager: HLS from memory, channel info and the player page",
-        |cfg, shutdown| Box::pin(packagerd::run_from_config(cfg, shutdown)),
+        |cfg, shutdown| Box::pin(packagerd::run(cfg, shutdown)),
     )
 }

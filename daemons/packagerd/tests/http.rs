@@ -275,3 +275,49 @@ async fn members_only_media_needs_a_token_for_its_channel_and_stays_private() {
     let refused = get(&w, &format!("/hls/c/source/{bare}")).await;
     assert_eq!(refused.status, StatusCode::FORBIDDEN);
 }
+
+#[tokio::test]
+async fn every_refusal_is_one_error_body_and_never_cached() {
+    let w = world().await;
+    stream(&w, true, 2_500).await;
+    for (uri, status, code) in [
+        ("/hls/nobody/index.m3u8", StatusCode::NOT_FOUND, "not_found"),
+        ("/channels/nobody", StatusCode::NOT_FOUND, "not_found"),
+        ("/vods/12345", StatusCode::NOT_FOUND, "not_found"),
+        (
+            "/hls/c/source/index.m3u8?_HLS_part=1",
+            StatusCode::FORBIDDEN,
+            "members_only",
+        ),
+    ] {
+        let r = get(&w, uri).await;
+        assert_eq!(r.status, status, "{uri}: {}", r.body);
+        let e: stage_core::api::ErrorBody = serde_json::from_str(&r.body)
+            .unwrap_or_else(|e| panic!("{uri}: {e}: {}", r.body));
+        assert_eq!(e.code, code, "{uri}");
+        assert!(!e.message.is_empty(), "{uri}");
+        assert!(
+            r.cache == "no-cache" || r.cache == "private, no-store",
+            "{uri}: {}",
+            r.cache
+        );
+    }
+    // A public stream's bad blocking-reload query: 400 in the same shape.
+    let h = w.state.registry.attach(StreamInfo {
+        version: VERSION,
+        stream_id: 10,
+        channel: "open".into(),
+        title: "t".into(),
+        started_at_ms: stage_core::time::now_ms(),
+        members_only: false,
+        resumed: false,
+        ladder: String::new(),
+        record: false,
+    });
+    drop(h);
+    let r = get(&w, "/hls/open/source/index.m3u8?_HLS_part=1").await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    let e: stage_core::api::ErrorBody = serde_json::from_str(&r.body).unwrap();
+    assert_eq!(e.code, "bad_request");
+    assert!(e.message.contains("_HLS_msn"), "{}", e.message);
+}

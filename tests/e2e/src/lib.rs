@@ -143,7 +143,7 @@ impl Stack {
         quiet_panics();
         let db_url = match backend {
             Backend::Sqlite => String::new(),
-            Backend::Postgres => stage_core::testing::postgres_url().await?,
+            Backend::Postgres => stage_testing::postgres_url().await?,
         };
         let p = free_ports(9);
         let ports = Ports {

@@ -19,8 +19,7 @@ pub struct Chatd {
     pub admin_token: String,
     pub db: Db,
     pub cfg: Config,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    running: stage_core::daemon::Running,
     _dir: Option<tempfile::TempDir>,
 }
 
@@ -49,13 +48,10 @@ impl Chatd {
 
     pub async fn start_with(cfg: Config) -> Chatd {
         let db = Db::open(&cfg).await.unwrap();
-        let public = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let admin = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let (pa, aa) = (public.local_addr().unwrap(), admin.local_addr().unwrap());
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(chatd::run_on(cfg.clone(), public, admin, async move {
-            let _ = rx.await;
-        }));
+        let l = stage_core::http::Listeners::loopback().await.unwrap();
+        let (pa, aa) = (l.public.local_addr().unwrap(), l.admin.local_addr().unwrap());
+        let c = cfg.clone();
+        let running = stage_core::daemon::Running::spawn(|stop| chatd::run_on(c, l, stop));
         let admin_token = stage_core::admin::load_or_create_token(&cfg.data_dir).unwrap();
         Chatd {
             public: pa,
@@ -63,20 +59,14 @@ impl Chatd {
             admin_token,
             db,
             cfg,
-            stop: Some(tx),
-            task: Some(task),
+            running,
             _dir: None,
         }
     }
 
     /// Stops chatd and waits for it (its queued writes are stored).
     pub async fn stop(&mut self) {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
-        }
-        if let Some(t) = self.task.take() {
-            t.await.unwrap().unwrap();
-        }
+        self.running.stop().await.unwrap();
     }
 
     /// A login token for `user`.

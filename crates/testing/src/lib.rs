@@ -1,11 +1,12 @@
 //! Test support: a fresh database on every backend the suite runs against.
+//! A crate of its own so that no production build links it (or tempfile).
 //!
 //! SQLite always; PostgreSQL at `STAGE_TEST_PG_URL` (default
 //! `postgres://postgres@127.0.0.1:5432/test`) in a schema of its own per test.
 //! Under `CI=true` an unreachable PostgreSQL fails the test; elsewhere the
 //! PostgreSQL half is skipped with a message saying why.
 
-use crate::db::Db;
+use stage_core::Db;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
@@ -45,7 +46,7 @@ pub async fn postgres_url() -> Option<String> {
         "stage_test_{}_{}_{}",
         std::process::id(),
         N.fetch_add(1, Ordering::Relaxed),
-        crate::time::now_ms()
+        stage_core::time::now_ms()
     );
     // The schema name is made here from digits only.
     sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))

@@ -10,6 +10,19 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+mod billing;
+mod chat;
+mod ladders;
+mod recording;
+
+pub use billing::{BillingConfig, Provider, StripeConfig};
+pub use chat::ChatConfig;
+pub use ladders::{Ladder, Rung, X264_PRESETS, default_ladders};
+pub use recording::{RecordingConfig, S3Config};
+
+/// Makes the error for one bad key: (key, message).
+type Bad<'a> = &'a dyn Fn(&str, &str) -> ConfigError;
+
 /// Errors loading or validating the config file.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -297,93 +310,6 @@ impl Default for PackagerdConfig {
     }
 }
 
-/// One rendition of an ABR ladder, made from the decoded source.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct Rung {
-    /// Its name in URLs (`/hls/{channel}/{name}/index.m3u8`): letters,
-    /// digits, `-` and `_`.
-    pub name: String,
-    /// Output height in pixels; the width follows the source's aspect ratio.
-    /// A rung at or above the source's height is skipped (never upscaled).
-    pub height: u32,
-    /// Frame-rate cap; the source's rate when lower or unset.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub fps: Option<f64>,
-    /// Video bitrate, kbit/s: the average and the VBV cap (1 s buffer).
-    pub video_bitrate_kbps: u32,
-    /// x264 preset for this rung; the ladder's when unset.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub preset: Option<String>,
-    /// A hardware encoder to use when present (`h264_nvenc`, `h264_vaapi`);
-    /// libx264 when unset or when it cannot be opened (logged).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub encoder: Option<String>,
-}
-
-/// A named ABR ladder: source passthrough plus these rungs.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct Ladder {
-    /// x264 preset for rungs that name none.
-    #[serde(default = "default_preset")]
-    pub preset: String,
-    /// Extra keyframes in the rungs between the source's, about this far
-    /// apart (whole parts): a player dropping to a rung mid-segment starts
-    /// at the last one instead of fetching the segment from its start.
-    /// "0s" for none (keyframes only where the source has them).
-    #[serde(default = "default_switch_interval")]
-    pub switch_interval: HumanDuration,
-    #[serde(default)]
-    pub rungs: Vec<Rung>,
-}
-
-fn default_preset() -> String {
-    "veryfast".into()
-}
-
-fn default_switch_interval() -> HumanDuration {
-    HumanDuration(Duration::from_millis(600))
-}
-
-fn rung(name: &str, height: u32, kbps: u32) -> Rung {
-    Rung {
-        name: name.into(),
-        height,
-        fps: Some(30.0),
-        video_bitrate_kbps: kbps,
-        preset: None,
-        encoder: None,
-    }
-}
-
-/// The built-in ladders: `default` (source + 720p30 2.5 Mbit/s + 480p30
-/// 1.2 Mbit/s + 360p30 0.7 Mbit/s) and `source` (passthrough only).
-pub fn default_ladders() -> BTreeMap<String, Ladder> {
-    let mut m = BTreeMap::new();
-    m.insert(
-        "default".into(),
-        Ladder {
-            preset: default_preset(),
-            switch_interval: default_switch_interval(),
-            rungs: vec![
-                rung("720p", 720, 2500),
-                rung("480p", 480, 1200),
-                rung("360p", 360, 700),
-            ],
-        },
-    );
-    m.insert(
-        "source".into(),
-        Ladder {
-            preset: default_preset(),
-            switch_interval: default_switch_interval(),
-            rungs: Vec::new(),
-        },
-    );
-    m
-}
-
 /// A daemon that only has a public and an admin listener (chatd, billingd).
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -448,20 +374,6 @@ pub struct Config {
     #[serde(default = "default_ladders")]
     pub ladders: BTreeMap<String, Ladder>,
 }
-
-/// x264's presets, fastest first.
-pub const X264_PRESETS: [&str; 10] = [
-    "ultrafast",
-    "superfast",
-    "veryfast",
-    "faster",
-    "fast",
-    "medium",
-    "slow",
-    "slower",
-    "veryslow",
-    "placebo",
-];
 
 fn default_data_dir() -> PathBuf {
     PathBuf::from("stage-data")
@@ -538,288 +450,6 @@ impl std::fmt::Debug for AuthConfig {
     }
 }
 
-/// Chat rooms (chatd).
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct ChatConfig {
-    /// `redis://HOST:PORT` to share rooms between several chatd nodes; empty:
-    /// this node alone.
-    pub redis_url: String,
-    /// The Redis pub/sub channel the nodes of one install share (several
-    /// installs may share one Redis with different names).
-    pub redis_channel: String,
-    /// Messages sent to a joining client.
-    pub history: usize,
-    /// Longest message, in characters.
-    pub max_message_length: usize,
-    /// Messages one account may send per `rate_window` (every role but
-    /// moderators and owners).
-    pub user_rate: u32,
-    /// Messages one client address may send per `rate_window` (all its
-    /// accounts and guests together).
-    pub ip_rate: u32,
-    pub rate_window: HumanDuration,
-    /// Reactions one client may send per second.
-    pub reaction_rate: u32,
-    /// How often reactions are sent to viewers as one aggregated burst.
-    pub reaction_interval: HumanDuration,
-    /// Bytes waiting for one client before it is dropped as too slow (close
-    /// code 4008).
-    pub client_queue: ByteSize,
-    /// Public URL of chatd as the player page reaches it; empty:
-    /// `http://{public_host}:{chatd.listen port}`.
-    pub public_url: String,
-    /// Public URL of billingd (accounts) as the page reaches it; empty:
-    /// `http://{public_host}:{billingd.listen port}`.
-    pub auth_url: String,
-}
-
-impl Default for ChatConfig {
-    fn default() -> Self {
-        ChatConfig {
-            redis_url: String::new(),
-            redis_channel: "stage:chat".into(),
-            history: 50,
-            max_message_length: 500,
-            user_rate: 5,
-            ip_rate: 20,
-            rate_window: HumanDuration(Duration::from_secs(10)),
-            reaction_rate: 10,
-            reaction_interval: HumanDuration(Duration::from_millis(250)),
-            client_queue: ByteSize(1 << 20),
-            public_url: String::new(),
-            auth_url: String::new(),
-        }
-    }
-}
-
-/// Memberships, tips and the ledger (billingd).
-#[derive(Clone, PartialEq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct BillingConfig {
-    /// `dev`: checkouts complete on a local confirmation page that sends
-    /// signed, Stripe-shaped events through the webhook (no keys, no money);
-    /// `stripe`: Stripe Checkout and webhooks.
-    pub provider: String,
-    /// The platform's share of every payment, in basis points (500 = 5%;
-    /// the creator keeps the rest, less the processor's fee).
-    pub platform_fee_bps: u32,
-    /// Currency of tips and new tiers (ISO code, lowercase).
-    pub currency: String,
-    /// Smallest and largest tip, in minor units (cents).
-    pub tip_min: i64,
-    pub tip_max: i64,
-    /// Longest tip message, in characters.
-    pub tip_message_length: usize,
-    /// How long a membership keeps access past its period's end or a failed
-    /// payment (Stripe retries for days).
-    pub grace: HumanDuration,
-    /// Lifetime of a playback token for members-only streams.
-    pub playback_ttl: HumanDuration,
-    /// Webhook signing secrets (`whsec_...`); several while one is rolled.
-    /// Empty with the dev provider: one is generated into the data dir.
-    pub webhook_secrets: Vec<String>,
-    /// How far a webhook's signed timestamp may be from now.
-    pub webhook_tolerance: HumanDuration,
-    /// billingd's public URL as viewers' browsers reach it (checkout return
-    /// and confirmation pages); empty: `chat.auth_url`'s default.
-    pub public_url: String,
-    #[serde(default)]
-    pub stripe: StripeConfig,
-}
-
-impl BillingConfig {
-    /// How long a lapsed membership still counts, in ms (`grace`).
-    pub fn grace_ms(&self) -> i64 {
-        self.grace.0.as_millis() as i64
-    }
-}
-
-/// Stripe's API (with `billing.provider = "stripe"`).
-#[derive(Clone, PartialEq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct StripeConfig {
-    /// Secret API key (`sk_live_...`/`sk_test_...`); the environment's
-    /// `STRIPE_SECRET_KEY` is used when this is empty.
-    pub secret_key: String,
-    /// API base URL (tests point it at a local stand-in).
-    pub api_base: String,
-}
-
-impl Default for StripeConfig {
-    fn default() -> Self {
-        StripeConfig {
-            secret_key: String::new(),
-            api_base: "https://api.stripe.com".into(),
-        }
-    }
-}
-
-impl Default for BillingConfig {
-    fn default() -> Self {
-        BillingConfig {
-            provider: "dev".into(),
-            platform_fee_bps: 500,
-            currency: "usd".into(),
-            tip_min: 100,
-            tip_max: 50_000,
-            tip_message_length: 200,
-            grace: HumanDuration(Duration::from_secs(3 * 24 * 3600)),
-            playback_ttl: HumanDuration(Duration::from_secs(600)),
-            webhook_secrets: Vec::new(),
-            webhook_tolerance: HumanDuration(Duration::from_secs(300)),
-            public_url: String::new(),
-            stripe: StripeConfig::default(),
-        }
-    }
-}
-
-fn redacted(s: &str) -> &'static str {
-    if s.is_empty() { "" } else { "<redacted>" }
-}
-
-// Secrets never reach a log line through `{:?}`.
-impl std::fmt::Debug for BillingConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("BillingConfig")
-            .field("provider", &self.provider)
-            .field("platform_fee_bps", &self.platform_fee_bps)
-            .field("currency", &self.currency)
-            .field("tip_min", &self.tip_min)
-            .field("tip_max", &self.tip_max)
-            .field("tip_message_length", &self.tip_message_length)
-            .field("grace", &self.grace)
-            .field("playback_ttl", &self.playback_ttl)
-            .field(
-                "webhook_secrets",
-                &self
-                    .webhook_secrets
-                    .iter()
-                    .map(|s| redacted(s))
-                    .collect::<Vec<_>>(),
-            )
-            .field("webhook_tolerance", &self.webhook_tolerance)
-            .field("public_url", &self.public_url)
-            .field("stripe", &self.stripe)
-            .finish()
-    }
-}
-
-impl std::fmt::Debug for StripeConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StripeConfig")
-            .field("secret_key", &redacted(&self.secret_key))
-            .field("api_base", &self.api_base)
-            .finish()
-    }
-}
-
-/// Recording every live stream (all renditions) into an object store.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct RecordingConfig {
-    /// Record live streams.
-    pub enabled: bool,
-    /// Local directory of the object store; empty: `recordings` in data_dir.
-    pub dir: PathBuf,
-    /// Media waiting for the store (bytes) before new segments are dropped
-    /// from the recording (reported): the live stream never waits.
-    pub queue_bytes: u64,
-    /// Cloud DVR: how much of a live broadcast its playlist lets viewers
-    /// rewind (served from the recording); "0s": only the live window.
-    pub dvr_window: HumanDuration,
-    /// Recordings older than this many days are deleted (0: kept).
-    pub retention_days: u32,
-    /// Where recordings go: "local" (`dir`) or "s3" (`[recording.s3]`).
-    pub store: String,
-    pub s3: S3Config,
-}
-
-/// An S3 bucket (AWS or any S3-compatible service) for recordings.
-#[derive(Clone, PartialEq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct S3Config {
-    pub bucket: String,
-    pub region: String,
-    /// For S3-compatible services (MinIO, R2, …): their URL; empty: AWS.
-    pub endpoint: String,
-    /// Credentials; empty: from the environment (`AWS_ACCESS_KEY_ID`,
-    /// `AWS_SECRET_ACCESS_KEY`) or the instance's role.
-    pub access_key_id: String,
-    pub secret_access_key: String,
-    /// Allow a plain-HTTP endpoint.
-    pub allow_http: bool,
-    /// Virtual-hosted–style URLs (bucket in the host name) instead of path
-    /// style.
-    pub virtual_hosted: bool,
-    /// Each request's time limit (a stalled store is retried, never waited
-    /// on by the live stream).
-    pub request_timeout: HumanDuration,
-}
-
-impl Default for S3Config {
-    fn default() -> Self {
-        S3Config {
-            bucket: String::new(),
-            region: "us-east-1".into(),
-            endpoint: String::new(),
-            access_key_id: String::new(),
-            secret_access_key: String::new(),
-            allow_http: false,
-            virtual_hosted: false,
-            request_timeout: HumanDuration(Duration::from_secs(10)),
-        }
-    }
-}
-
-// The secret never reaches a log line through `{:?}`.
-impl std::fmt::Debug for S3Config {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("S3Config")
-            .field("bucket", &self.bucket)
-            .field("region", &self.region)
-            .field("endpoint", &self.endpoint)
-            .field("access_key_id", &self.access_key_id)
-            .field(
-                "secret_access_key",
-                &if self.secret_access_key.is_empty() {
-                    ""
-                } else {
-                    "<redacted>"
-                },
-            )
-            .field("allow_http", &self.allow_http)
-            .field("virtual_hosted", &self.virtual_hosted)
-            .field("request_timeout", &self.request_timeout)
-            .finish()
-    }
-}
-
-impl Default for RecordingConfig {
-    fn default() -> Self {
-        RecordingConfig {
-            enabled: true,
-            dir: PathBuf::new(),
-            queue_bytes: 256 << 20,
-            dvr_window: HumanDuration(Duration::from_secs(2 * 3600)),
-            retention_days: 0,
-            store: "local".into(),
-            s3: S3Config::default(),
-        }
-    }
-}
-
-impl Config {
-    /// The recordings directory (`recording.dir`, else `recordings` in data_dir).
-    pub fn recordings_dir(&self) -> PathBuf {
-        if self.recording.dir.as_os_str().is_empty() {
-            self.data_dir.join("recordings")
-        } else {
-            self.recording.dir.clone()
-        }
-    }
-}
-
 impl fmt::Display for Config {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match toml::to_string_pretty(self) {
@@ -875,250 +505,21 @@ impl Config {
         Config::parse(&text, &file)
     }
 
+    /// Checks every section; the first bad key is the error.
     fn validate(&self, file: &str) -> Result<(), ConfigError> {
         let bad = |key: &str, message: &str| ConfigError::Invalid {
             file: file.into(),
             key: key.into(),
             message: message.into(),
         };
-        let seg = self.packagerd.segment_duration.0;
-        if seg < Duration::from_millis(500) || seg > Duration::from_secs(30) {
-            return Err(bad(
-                "packagerd.segment_duration",
-                "must be between 500ms and 30s",
-            ));
-        }
-        let part = self.packagerd.part_duration.0;
-        if part < Duration::from_millis(50) || part * 2 > seg {
-            return Err(bad(
-                "packagerd.part_duration",
-                "must be at least 50ms and at most half of packagerd.segment_duration",
-            ));
-        }
-        if self.packagerd.tls_cert.is_some() != self.packagerd.tls_key.is_some() {
-            return Err(bad(
-                "packagerd.tls_cert",
-                "tls_cert and tls_key must be set together",
-            ));
-        }
-        if !(3..=100).contains(&self.packagerd.playlist_segments) {
-            return Err(bad(
-                "packagerd.playlist_segments",
-                "must be between 3 and 100",
-            ));
-        }
-        let thumbs = self.packagerd.thumbnail_interval.0;
-        if thumbs < Duration::from_secs(1) || thumbs > Duration::from_secs(600) {
-            return Err(bad(
-                "packagerd.thumbnail_interval",
-                "must be between 1s and 10m",
-            ));
-        }
-        match self.recording.store.as_str() {
-            "local" => {}
-            "s3" => {
-                if self.recording.s3.bucket.is_empty() {
-                    return Err(bad(
-                        "recording.s3.bucket",
-                        "required with recording.store = \"s3\"",
-                    ));
-                }
-                let e = &self.recording.s3.endpoint;
-                if !(e.is_empty() || e.starts_with("https://") || e.starts_with("http://")) {
-                    return Err(bad("recording.s3.endpoint", "must be an http(s):// URL"));
-                }
-                if e.starts_with("http://") && !self.recording.s3.allow_http {
-                    return Err(bad(
-                        "recording.s3.endpoint",
-                        "is plain HTTP: set recording.s3.allow_http = true to allow it",
-                    ));
-                }
-            }
-            _ => return Err(bad("recording.store", "must be \"local\" or \"s3\"")),
-        }
-        if self.recording.dvr_window.0 > Duration::from_secs(48 * 3600) {
-            return Err(bad(
-                "recording.dvr_window",
-                "must be at most 48h (a broadcast longer than that is rewound from its start no further)",
-            ));
-        }
-        if self.database.max_connections == 0 {
-            return Err(bad("database.max_connections", "must be at least 1"));
-        }
-        let url = &self.database.url;
-        if !(url.is_empty()
-            || url.starts_with("sqlite:")
-            || url.starts_with("postgres://")
-            || url.starts_with("postgresql://"))
-        {
-            return Err(bad(
-                "database.url",
-                "must be empty (SQLite in the data dir), sqlite:// or postgres://",
-            ));
-        }
-        if self.ingestd.backlog_max.0 < 1024 * 1024 {
-            return Err(bad("ingestd.backlog_max", "must be at least 1MiB"));
-        }
-        if self.ingestd.max_message_size.0 < 64 * 1024 {
-            return Err(bad("ingestd.max_message_size", "must be at least 64KiB"));
-        }
-        for (name, ladder) in &self.ladders {
-            let key = |k: &str| format!("ladders.{name}.{k}");
-            let ok_name = |n: &str| {
-                !n.is_empty()
-                    && n.len() <= 32
-                    && n.chars()
-                        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-            };
-            if !ok_name(name) {
-                return Err(bad(
-                    &format!("ladders.{name}"),
-                    "ladder names are letters, digits, - and _",
-                ));
-            }
-            if !X264_PRESETS.contains(&ladder.preset.as_str()) {
-                return Err(bad(
-                    &key("preset"),
-                    &format!("must be one of {}", X264_PRESETS.join(", ")),
-                ));
-            }
-            let mut seen = std::collections::HashSet::new();
-            for (i, r) in ladder.rungs.iter().enumerate() {
-                let rk = |k: &str| format!("ladders.{name}.rungs[{i}].{k}");
-                if !ok_name(&r.name) || r.name == "source" || !seen.insert(r.name.clone()) {
-                    return Err(bad(
-                        &rk("name"),
-                        "letters, digits, - and _; unique in the ladder; not `source`",
-                    ));
-                }
-                if !(64..=4320).contains(&r.height) {
-                    return Err(bad(&rk("height"), "must be between 64 and 4320"));
-                }
-                if !(50..=100_000).contains(&r.video_bitrate_kbps) {
-                    return Err(bad(
-                        &rk("video_bitrate_kbps"),
-                        "must be between 50 and 100000",
-                    ));
-                }
-                if r.fps.is_some_and(|f| !(1.0..=240.0).contains(&f)) {
-                    return Err(bad(&rk("fps"), "must be between 1 and 240"));
-                }
-                if r.preset
-                    .as_deref()
-                    .is_some_and(|p| !X264_PRESETS.contains(&p))
-                {
-                    return Err(bad(
-                        &rk("preset"),
-                        &format!("must be one of {}", X264_PRESETS.join(", ")),
-                    ));
-                }
-                if r.encoder.as_deref().is_some_and(|e| {
-                    !["libx264", "h264_nvenc", "h264_vaapi", "h264_qsv"].contains(&e)
-                }) {
-                    return Err(bad(
-                        &rk("encoder"),
-                        "must be libx264, h264_nvenc, h264_vaapi or h264_qsv",
-                    ));
-                }
-            }
-        }
-        if !(self.chat.redis_url.is_empty()
-            || self.chat.redis_url.starts_with("redis://")
-            || self.chat.redis_url.starts_with("rediss://"))
-        {
-            return Err(bad("chat.redis_url", "must be empty or a redis:// URL"));
-        }
-        if self.chat.redis_channel.is_empty() {
-            return Err(bad("chat.redis_channel", "must not be empty"));
-        }
-        if !(1..=1000).contains(&self.chat.history) {
-            return Err(bad("chat.history", "must be between 1 and 1000"));
-        }
-        if !(1..=10_000).contains(&self.chat.max_message_length) {
-            return Err(bad(
-                "chat.max_message_length",
-                "must be between 1 and 10000",
-            ));
-        }
-        if self.chat.user_rate == 0 || self.chat.ip_rate == 0 || self.chat.reaction_rate == 0 {
-            return Err(bad(
-                "chat.user_rate",
-                "chat.user_rate, chat.ip_rate and chat.reaction_rate must be at least 1",
-            ));
-        }
-        if self.chat.rate_window.0.is_zero() {
-            return Err(bad("chat.rate_window", "must be more than 0s"));
-        }
-        let ri = self.chat.reaction_interval.0;
-        if ri < Duration::from_millis(20) || ri > Duration::from_secs(10) {
-            return Err(bad(
-                "chat.reaction_interval",
-                "must be between 20ms and 10s",
-            ));
-        }
-        if self.chat.client_queue.0 < 16 * 1024 {
-            return Err(bad("chat.client_queue", "must be at least 16KiB"));
-        }
-        let b = &self.billing;
-        if !matches!(b.provider.as_str(), "dev" | "stripe") {
-            return Err(bad("billing.provider", "must be \"dev\" or \"stripe\""));
-        }
-        if b.platform_fee_bps > 10_000 {
-            return Err(bad(
-                "billing.platform_fee_bps",
-                "must be between 0 and 10000 (basis points: 500 = 5%)",
-            ));
-        }
-        if b.currency.len() != 3 || !b.currency.bytes().all(|c| c.is_ascii_lowercase()) {
-            return Err(bad(
-                "billing.currency",
-                "must be a lowercase three-letter ISO code like \"usd\"",
-            ));
-        }
-        if b.tip_min < 1 || b.tip_max < b.tip_min {
-            return Err(bad(
-                "billing.tip_min",
-                "billing.tip_min must be at least 1 and billing.tip_max at least tip_min",
-            ));
-        }
-        if !(1..=1000).contains(&b.tip_message_length) {
-            return Err(bad(
-                "billing.tip_message_length",
-                "must be between 1 and 1000",
-            ));
-        }
-        let pt = b.playback_ttl.0;
-        if pt < Duration::from_secs(30) || pt > Duration::from_secs(24 * 3600) {
-            return Err(bad("billing.playback_ttl", "must be between 30s and 24h"));
-        }
-        if b.webhook_tolerance.0 < Duration::from_secs(1) {
-            return Err(bad("billing.webhook_tolerance", "must be at least 1s"));
-        }
-        if b.webhook_secrets.iter().any(|s| s.len() < 16) {
-            return Err(bad(
-                "billing.webhook_secrets",
-                "each secret must be at least 16 characters (Stripe's whsec_...)",
-            ));
-        }
-        if b.provider == "stripe" && b.webhook_secrets.is_empty() {
-            return Err(bad(
-                "billing.webhook_secrets",
-                "must hold the webhook endpoint's signing secret with provider \"stripe\"",
-            ));
-        }
-        if !(b.stripe.api_base.starts_with("https://") || b.stripe.api_base.starts_with("http://"))
-        {
-            return Err(bad("billing.stripe.api_base", "must be an http(s) URL"));
-        }
-        if !self.auth.token_key.is_empty() && self.auth.token_key.len() < 32 {
-            return Err(bad(
-                "auth.token_key",
-                "must be at least 32 characters (or empty to generate one)",
-            ));
-        }
-        if self.auth.login_attempts == 0 {
-            return Err(bad("auth.login_attempts", "must be at least 1"));
-        }
+        self.packagerd.validate(&bad)?;
+        self.recording.validate(&bad)?;
+        self.database.validate(&bad)?;
+        self.ingestd.validate(&bad)?;
+        ladders::validate(&self.ladders, &bad)?;
+        self.chat.validate(&bad)?;
+        self.billing.validate(&bad)?;
+        self.auth.validate(&bad)?;
         if !self.client_ip_header.is_empty()
             && axum::http::HeaderName::from_bytes(self.client_ip_header.as_bytes()).is_err()
         {
@@ -1197,6 +598,96 @@ impl Config {
     }
 }
 
+impl PackagerdConfig {
+    /// `[packagerd]`'s limits.
+    fn validate(&self, bad: Bad) -> Result<(), ConfigError> {
+        let seg = self.segment_duration.0;
+        if seg < Duration::from_millis(500) || seg > Duration::from_secs(30) {
+            return Err(bad(
+                "packagerd.segment_duration",
+                "must be between 500ms and 30s",
+            ));
+        }
+        let part = self.part_duration.0;
+        if part < Duration::from_millis(50) || part * 2 > seg {
+            return Err(bad(
+                "packagerd.part_duration",
+                "must be at least 50ms and at most half of packagerd.segment_duration",
+            ));
+        }
+        if self.tls_cert.is_some() != self.tls_key.is_some() {
+            return Err(bad(
+                "packagerd.tls_cert",
+                "tls_cert and tls_key must be set together",
+            ));
+        }
+        if !(3..=100).contains(&self.playlist_segments) {
+            return Err(bad(
+                "packagerd.playlist_segments",
+                "must be between 3 and 100",
+            ));
+        }
+        let thumbs = self.thumbnail_interval.0;
+        if thumbs < Duration::from_secs(1) || thumbs > Duration::from_secs(600) {
+            return Err(bad(
+                "packagerd.thumbnail_interval",
+                "must be between 1s and 10m",
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl DatabaseConfig {
+    /// `[database]`: a pool and a URL this build can open.
+    fn validate(&self, bad: Bad) -> Result<(), ConfigError> {
+        if self.max_connections == 0 {
+            return Err(bad("database.max_connections", "must be at least 1"));
+        }
+        let url = &self.url;
+        if !(url.is_empty()
+            || url.starts_with("sqlite:")
+            || url.starts_with("postgres://")
+            || url.starts_with("postgresql://"))
+        {
+            return Err(bad(
+                "database.url",
+                "must be empty (SQLite in the data dir), sqlite:// or postgres://",
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl IngestdConfig {
+    /// `[ingestd]`'s limits.
+    fn validate(&self, bad: Bad) -> Result<(), ConfigError> {
+        if self.backlog_max.0 < 1024 * 1024 {
+            return Err(bad("ingestd.backlog_max", "must be at least 1MiB"));
+        }
+        if self.max_message_size.0 < 64 * 1024 {
+            return Err(bad("ingestd.max_message_size", "must be at least 64KiB"));
+        }
+        Ok(())
+    }
+}
+
+impl AuthConfig {
+    /// `[auth]`: a key long enough, when one is given.
+    fn validate(&self, bad: Bad) -> Result<(), ConfigError> {
+        if !self.token_key.is_empty() && self.token_key.len() < 32 {
+            return Err(bad(
+                "auth.token_key",
+                "must be at least 32 characters (or empty to generate one)",
+            ));
+        }
+        if self.login_attempts == 0 {
+            return Err(bad("auth.login_attempts", "must be at least 1"));
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1207,6 +698,18 @@ mod tests {
         assert_eq!(c.packagerd.segment_duration.0, Duration::from_secs(2));
         assert_eq!(c.ingestd.listen.port(), 1935);
         assert_eq!(c.ingestd.reconnect_grace.0, Duration::from_secs(10));
+    }
+
+    #[test]
+    fn the_billing_provider_is_one_of_two_names() {
+        let c = Config::parse("[billing]\nprovider = \"dev\"\n", "p.toml").unwrap();
+        assert_eq!(c.billing.provider, Provider::Dev);
+        assert_eq!(c.billing.provider.to_string(), "dev");
+        let e = Config::parse("[billing]\nprovider = \"paypal\"\n", "p.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("p.toml:2: key `billing.provider`"), "{e}");
+        assert!(e.contains("dev") && e.contains("stripe"), "{e}");
     }
 
     #[test]
