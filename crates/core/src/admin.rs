@@ -5,7 +5,7 @@
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use rand::RngCore;
 use std::path::Path;
 use std::sync::Arc;

@@ -9,13 +9,13 @@ use axum::http::HeaderMap;
 use serde_json::{Value, json};
 use stage_core::billing::signature;
 use stage_core::tokens::now_s;
-use stage_core::{Config, Db, keys};
+use stage_core::keys;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 mod common;
-use common::{Billingd, KEY};
+use common::Billingd;
 const SECRET: &str = "whsec_test_0123456789abcdef";
 const SK: &str = "sk_test_stand_in_0123456789";
 

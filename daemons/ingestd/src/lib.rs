@@ -43,8 +43,7 @@ impl Listeners {
     pub async fn bind(cfg: &Config) -> anyhow::Result<Listeners> {
         Ok(Listeners {
             rtmp: stage_core::http::bind(cfg.ingestd.listen, "ingestd.listen").await?,
-            admin: stage_core::http::bind(cfg.ingestd.admin_listen, "ingestd.admin_listen")
-                .await?,
+            admin: stage_core::http::bind(cfg.ingestd.admin_listen, "ingestd.admin_listen").await?,
         })
     }
 

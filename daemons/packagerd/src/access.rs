@@ -5,7 +5,6 @@
 //! needs nothing beyond the first URL. Such responses are `private`: no
 //! shared cache (CDN) may serve them to someone else.
 
-use axum::Json;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use stage_core::tokens::Signer;

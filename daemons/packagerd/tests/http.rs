@@ -292,8 +292,8 @@ async fn every_refusal_is_one_error_body_and_never_cached() {
     ] {
         let r = get(&w, uri).await;
         assert_eq!(r.status, status, "{uri}: {}", r.body);
-        let e: stage_core::api::ErrorBody = serde_json::from_str(&r.body)
-            .unwrap_or_else(|e| panic!("{uri}: {e}: {}", r.body));
+        let e: stage_core::api::ErrorBody =
+            serde_json::from_str(&r.body).unwrap_or_else(|e| panic!("{uri}: {e}: {}", r.body));
         assert_eq!(e.code, code, "{uri}");
         assert!(!e.message.is_empty(), "{uri}");
         assert!(

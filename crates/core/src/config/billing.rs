@@ -1,6 +1,6 @@
 //! `[billing]`: memberships, tips and the ledger (billingd).
 
-use super::{Bad, ByteSize, ConfigError, HumanDuration};
+use super::{Bad, ConfigError, HumanDuration};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 

@@ -1,6 +1,6 @@
 //! `[recording]`: live streams into an object store (local disk or S3).
 
-use super::{Bad, ByteSize, ConfigError, HumanDuration};
+use super::{Bad, ConfigError, HumanDuration};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 

@@ -3,8 +3,8 @@
 use super::{Db, DbError, Result, is_unique_violation};
 use crate::time::now_ms;
 use serde::Serialize;
+use sqlx::Row;
 use sqlx::any::AnyRow;
-use sqlx::{Executor, Row};
 
 macro_rules! channel_cols {
     () => {

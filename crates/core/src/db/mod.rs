@@ -3,10 +3,9 @@
 //! driver: `$N` placeholders, integer millisecond timestamps, `RETURNING`.
 
 use crate::config::Config;
-use crate::time::now_ms;
 use serde::Serialize;
-use sqlx::any::{AnyPoolOptions, AnyRow};
-use sqlx::{AnyPool, Executor, Row};
+use sqlx::any::AnyPoolOptions;
+use sqlx::{AnyPool, Executor};
 use std::time::Duration;
 
 mod channels;

@@ -1,10 +1,10 @@
 //! Streams (one per broadcast), their events and viewer sessions.
 
-use super::{Db, DbError, Result, is_unique_violation};
+use super::{Channel, Db, DbError, Result, is_unique_violation};
 use crate::time::now_ms;
 use serde::Serialize;
+use sqlx::Row;
 use sqlx::any::AnyRow;
-use sqlx::{Executor, Row};
 
 macro_rules! stream_cols {
     () => {

@@ -1,10 +1,10 @@
 //! VODs: finished recordings and whether they are published.
 
-use super::{Db, DbError, Result, is_unique_violation};
+use super::{Db, DbError, Result};
 use crate::time::now_ms;
 use serde::Serialize;
+use sqlx::Row;
 use sqlx::any::AnyRow;
-use sqlx::{Executor, Row};
 
 macro_rules! vod_cols {
     () => {

@@ -29,7 +29,10 @@ impl Billingd {
         cfg.auth.token_key = KEY.into();
         cfg.log.level = "warn".into();
         let l = stage_core::http::Listeners::loopback().await.unwrap();
-        let (public, admin) = (l.public.local_addr().unwrap(), l.admin.local_addr().unwrap());
+        let (public, admin) = (
+            l.public.local_addr().unwrap(),
+            l.admin.local_addr().unwrap(),
+        );
         cfg.billingd.listen = public;
         cfg.billingd.admin_listen = admin;
         edit(&mut cfg);

@@ -49,7 +49,10 @@ impl Chatd {
     pub async fn start_with(cfg: Config) -> Chatd {
         let db = Db::open(&cfg).await.unwrap();
         let l = stage_core::http::Listeners::loopback().await.unwrap();
-        let (pa, aa) = (l.public.local_addr().unwrap(), l.admin.local_addr().unwrap());
+        let (pa, aa) = (
+            l.public.local_addr().unwrap(),
+            l.admin.local_addr().unwrap(),
+        );
         let c = cfg.clone();
         let running = stage_core::daemon::Running::spawn(|stop| chatd::run_on(c, l, stop));
         let admin_token = stage_core::admin::load_or_create_token(&cfg.data_dir).unwrap();

@@ -2,21 +2,18 @@
 //! updates), parts and segments, the DVR window from the recording, the
 //! live thumbnail.
 
+use super::vod::recording_object;
 use super::{
-    AppState, PLAYLIST_CACHE, PLAYLIST_TYPE, SEGMENT_CACHE, bad_request, db_unavailable, gate,
-    not_found, private, unavailable,
+    AppState, PLAYLIST_CACHE, PLAYLIST_TYPE, SEGMENT_CACHE, bad_request, gate, not_found, private,
+    unavailable,
 };
 use crate::access;
-use crate::registry::{Registry, Snapshot, StreamHandle};
-use crate::viewers::{SESSION_HEADER, ViewerKey, Viewers};
-use crate::web;
+use crate::registry::{Snapshot, StreamHandle};
+use crate::viewers::{SESSION_HEADER, ViewerKey};
 use axum::extract::{ConnectInfo, Path, RawQuery, State};
 use axum::http::HeaderMap;
-use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderName, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
-use stage_core::Db;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;

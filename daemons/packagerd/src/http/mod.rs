@@ -11,19 +11,14 @@ use pages::{channel_info, channel_live, front_page, live_channels, static_file, 
 use vod::{vod, vod_file, vod_multivariant, vod_thumbnail, vods};
 
 use crate::access;
-use crate::registry::{Registry, Snapshot, StreamHandle};
-use crate::viewers::{SESSION_HEADER, ViewerKey, Viewers};
-use crate::web;
-use axum::extract::{ConnectInfo, Path, RawQuery, State};
-use axum::http::HeaderMap;
-use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
+use crate::registry::Registry;
+use crate::viewers::Viewers;
+use axum::Router;
+use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::{Json, Router};
 use stage_core::Db;
-use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 /// What the handlers share.
 #[derive(Clone)]
@@ -124,7 +119,11 @@ pub fn router(state: AppState) -> Router {
 }
 
 fn not_found(what: &str) -> Response {
-    stage_core::http::error(StatusCode::NOT_FOUND, "not_found", format!("{what} not found"))
+    stage_core::http::error(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        format!("{what} not found"),
+    )
 }
 
 const PLAYLIST_TYPE: &str = "application/vnd.apple.mpegurl";

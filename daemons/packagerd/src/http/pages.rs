@@ -1,24 +1,12 @@
 //! Channels and pages: channel info, who is live, the front and watch
 //! pages and their static files.
 
-use super::{
-    AppState, PLAYLIST_CACHE, PLAYLIST_TYPE, SEGMENT_CACHE, bad_request, db_unavailable, gate,
-    not_found, private, unavailable,
-};
-use crate::access;
-use crate::registry::{Registry, Snapshot, StreamHandle};
-use crate::viewers::{SESSION_HEADER, ViewerKey, Viewers};
+use super::{AppState, db_unavailable, not_found};
 use crate::web;
-use axum::extract::{ConnectInfo, Path, RawQuery, State};
-use axum::http::HeaderMap;
-use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
-use stage_core::Db;
-use std::net::SocketAddr;
-use std::sync::Arc;
-use std::time::Duration;
 
 pub(super) async fn channel_info(
     State(s): State<AppState>,

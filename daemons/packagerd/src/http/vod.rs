@@ -2,23 +2,14 @@
 //! the store.
 
 use super::{
-    AppState, PLAYLIST_CACHE, PLAYLIST_TYPE, SEGMENT_CACHE, bad_request, db_unavailable, gate,
-    not_found, private, unavailable,
+    AppState, PLAYLIST_TYPE, SEGMENT_CACHE, bad_request, db_unavailable, gate, not_found, private,
+    unavailable,
 };
 use crate::access;
-use crate::registry::{Registry, Snapshot, StreamHandle};
-use crate::viewers::{SESSION_HEADER, ViewerKey, Viewers};
-use crate::web;
-use axum::extract::{ConnectInfo, Path, RawQuery, State};
-use axum::http::HeaderMap;
-use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
+use axum::Json;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
-use stage_core::Db;
-use std::net::SocketAddr;
-use std::sync::Arc;
-use std::time::Duration;
 
 /// `GET /vods?channel=NAME&before=ID&limit=N`: published VODs, newest first.
 pub(super) async fn vods(State(s): State<AppState>, RawQuery(query): RawQuery) -> Response {
