@@ -1,5 +1,5 @@
 //! Talking to the daemons' loopback admin listeners (shared by the CLI
-//! commands and, later, the TUI).
+//! commands and the TUI).
 
 use anyhow::Context;
 use stage_core::Config;

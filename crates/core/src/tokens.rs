@@ -1,6 +1,6 @@
 //! Signed, expiring tokens that daemons verify without a database: login
-//! tokens (billingd issues them, chatd and packagerd check them) and, later,
-//! playback tokens.
+//! tokens (billingd issues them, chatd checks them) and playback tokens for
+//! members-only streams (billingd issues them, packagerd checks them).
 //!
 //! Format: `base64url(claims JSON) "." base64url(HMAC-SHA256(key, first part))`.
 //! A JWT library would add algorithm negotiation we do not want (`alg: none`,

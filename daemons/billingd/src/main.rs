@@ -1,9 +1,10 @@
-//! billingd: viewer accounts (payments arrive with their issue).
+//! billingd: viewer accounts, memberships and tips (Stripe or the dev
+//! provider), the ledger, and playback tokens for members-only streams.
 
 fn main() -> std::process::ExitCode {
     stage_core::daemon::main(
         "billingd",
-        "StreamStage billing daemon: viewer accounts and login tokens",
+        "StreamStage billing daemon: accounts, memberships, tips and the ledger",
         |cfg, shutdown| Box::pin(billingd::run(cfg, shutdown)),
     )
 }
