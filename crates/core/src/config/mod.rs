@@ -299,7 +299,7 @@ impl Default for PackagerdConfig {
             admin_listen: ([127, 0, 0, 1], 9092).into(),
             media_listen: ([127, 0, 0, 1], 9190).into(),
             segment_duration: HumanDuration(Duration::from_secs(2)),
-            part_duration: HumanDuration(Duration::from_millis(200)),
+            part_duration: HumanDuration(Duration::from_millis(167)),
             playlist_segments: 12,
             tls_cert: None,
             tls_key: None,
