@@ -23,6 +23,7 @@ def main():
     ap.add_argument("--seconds", type=int, default=30)
     ap.add_argument("--pin", action="store_true",
                     help="server side (packagerd, ingestd, publisher) on CPU 0, load generator on CPU 1")
+    ap.add_argument("--extra", default="", help="more [packagerd] config, e.g. 'part_duration = \"200ms\"'")
     a = ap.parse_args()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
@@ -30,7 +31,7 @@ def main():
     clip = os.path.join(ROOT, "bench", "out", "clip720.flv")
     make_clip(clip, "1280x720", 2500)
     results = []
-    with StreamStage(work, ["bench"]) as ss:
+    with StreamStage(work, ["bench"], a.extra) as ss:
         pub = subprocess.Popen(["ffmpeg", "-v", "error", "-re", "-stream_loop", "-1", "-i", clip, "-c", "copy",
                                 "-f", "flv", ss.rtmp_url(ss.keys[0])],
                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
