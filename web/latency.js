@@ -15,6 +15,10 @@
 // that freezes every 20 s therefore holds the target where its freezes
 // leave room, instead of narrowing into the next freeze every 30 s and
 // widening again (bench/README.md, "the soak"). It never goes past MAX.
+//
+// The rate moves the player toward the target (a little faster or slower),
+// and stretches a buffer running out (STRETCH) so that a freeze shorter
+// than what is buffered, slowed, costs no stall.
 
 /** Tunables, in seconds unless named _MS. */
 export const DEFAULTS = Object.freeze({
@@ -72,6 +76,17 @@ export const DEFAULTS = Object.freeze({
   AHEAD_SHARE: 0.8,
   FAST: 1.1,
   SLOW: 0.9,
+  // Stretch: with less than STRETCH_SHARE of the target buffered, the
+  // network is late beyond what the target allows for (a freeze, a
+  // bandwidth dip), and the page plays slower to make what is buffered
+  // last: from 1 at that floor down to STRETCH at half of it and below.
+  // 0.5 s buffered then lasts up to ~0.9 s, a stall avoided or shortened;
+  // the lag it adds is caught up once the buffer is full again. dash.js's
+  // low-latency catch-up (LoL+) slows to 0.5 on a low buffer the same way.
+  // On a calm link the floor (0.25 s at a 0.507 s target) sits under
+  // the buffer's lowest dip (0.35 s), so it never slows there.
+  STRETCH_SHARE: 0.5,
+  STRETCH: 0.5,
 });
 
 /**
@@ -170,6 +185,15 @@ export function createLatencyTarget(base = 0, options = {}) {
      * with `ahead` s buffered, toward the target, at `now` (ms).
      */
     rate(latency, ahead, now) {
+      const floor = o.STRETCH_SHARE * target();
+      if (ahead < floor) {
+        driftSince = null;
+        const depth = Math.min(1, (floor - ahead) / (floor / 2));
+        rate = +(1 - (1 - o.STRETCH) * depth).toFixed(2);
+        return rate;
+      }
+      // Out of a stretch: steer from even again.
+      if (rate !== o.FAST && rate !== o.SLOW) rate = 1;
       const off = latency - target();
       const full = ahead > Math.max(o.MIN_AHEAD, o.AHEAD_SHARE * target());
       if (rate === 1 && off > o.DRIFT && full) {

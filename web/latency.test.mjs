@@ -124,7 +124,7 @@ test('the rate catches up and falls back with hysteresis, and never catches up o
   const t = createLatencyTarget(0.6);
   const goal = t.target();
   assert.equal(t.rate(goal + 0.1, 1, 0), 1, 'inside the dead band');
-  assert.equal(t.rate(goal + 0.2, 0.1, 100), 1, 'too little buffered to catch up');
+  assert.equal(t.rate(goal + 0.2, 0.35, 100), 1, 'too little buffered to catch up');
   assert.equal(t.rate(goal + 0.2, 0.6, 200), D.FAST);
   assert.equal(t.rate(goal + 0.05, 0.6, 300), D.FAST, 'keeps going until settled');
   assert.equal(t.rate(goal + 0.01, 0.6, 400), 1);
@@ -145,7 +145,7 @@ test('a lag inside the dead band that lasts DRIFT_MS is caught up; a moment of i
   let ms = D.DRIFT_MS;
   for (const end = ms + D.DRIFT_MS - 100; ms < end; ms += 100) assert.equal(t.rate(goal + lag, 0.6, ms), 1, `at ${ms} ms`);
   // The buffer running low meanwhile starts the clock again too.
-  assert.equal(t.rate(goal + lag, 0.1, ms), 1);
+  assert.equal(t.rate(goal + lag, 0.4, ms), 1);
   const from = (ms += 100);
   for (; ms < from + D.DRIFT_MS; ms += 100) assert.equal(t.rate(goal + lag, 0.6, ms), 1, `at ${ms} ms`);
   assert.equal(t.rate(goal + lag, 0.6, ms), D.FAST, 'lasted DRIFT_MS');
@@ -163,4 +163,34 @@ test('a ladder keeps room for a switch down', () => {
   close(t.target(), 0.6 + D.LADDER_MARGIN);
   t.setMargin(D.MARGIN);
   close(t.target(), 0.6 + D.MARGIN);
+});
+
+test('a buffer running out is stretched, deeper the lower it runs, and steering resumes once it fills', () => {
+  const t = createLatencyTarget(0.6);
+  const floor = D.STRETCH_SHARE * t.target();
+  assert.equal(t.rate(t.target(), floor + 0.01, 0), 1, 'above the floor');
+  const mild = t.rate(t.target(), floor * 0.9, 100);
+  assert.ok(mild < 1 && mild > D.STRETCH, `just under the floor: ${mild}`);
+  assert.equal(t.rate(t.target(), floor / 2, 200), D.STRETCH);
+  assert.equal(t.rate(t.target(), 0, 300), D.STRETCH, 'never slower than STRETCH');
+  // Filled again, well behind the target now: catch up.
+  assert.equal(t.rate(t.target() + 0.3, 0.6, 400), D.FAST);
+  // A calm link's dips never stretch: at the 0.507 s target the buffer
+  // runs from the target down by a part (0.167 s) as each part lands
+  // (lowest 0.353 s measured, bench/README.md).
+  const c = createLatencyTarget(0.507);
+  for (let ms = 0; ms < 10000; ms += 100) {
+    const ahead = c.target() - (ms % 167) / 1000;
+    assert.ok(c.rate(c.target(), ahead, ms) >= 1, `stretched at ${ahead} s ahead`);
+  }
+});
+
+test('a freeze shorter than the buffer, stretched, runs it dry later than at full speed', () => {
+  // A 1.0 s freeze, 0.9 s buffered at a 1.2 s target: at full speed the
+  // buffer is gone after 0.9 s; stretched it lasts the freeze out.
+  const t = createLatencyTarget(1.2);
+  let ahead = 0.9;
+  let ms = 0;
+  for (; ms < 1000 && ahead > 0; ms += 10) ahead -= (t.rate(1.2, ahead, ms) * 10) / 1000;
+  assert.ok(ahead > 0, `ran dry after ${ms} ms`);
 });

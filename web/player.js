@@ -60,7 +60,7 @@ import { createLatencyTarget, DEFAULTS as LATENCY } from './latency.js';
     // [time, ms behind the target latency] once a second; catch-ups and
     // fall-backs started; [time, target s, why] each time the target moved;
     // back-buffer trims; times hls.js was unstuck (see unstick).
-    behindTarget: [], catchups: 0, fallbacks: 0, prefetches: 0, prefetchHits: 0, targets: [], target: null, trims: 0, unstuck: [],
+    behindTarget: [], catchups: 0, fallbacks: 0, stretches: 0, prefetches: 0, prefetchHits: 0, targets: [], target: null, trims: 0, unstuck: [],
     // The lowest the buffer dipped in latency.js's window, replayed at
     // today's target (s ahead).
     lowestAhead: null,
@@ -166,7 +166,9 @@ import { createLatencyTarget, DEFAULTS as LATENCY } from './latency.js';
     const rate = lat.rate(latency, a, Date.now());
     if (video.playbackRate !== rate) {
       if (rate > 1) state.catchups += 1;
-      if (rate < 1) state.fallbacks += 1;
+      if (rate < 1 && video.playbackRate >= 1) {
+        if (rate < LATENCY.SLOW) state.stretches += 1; else state.fallbacks += 1;
+      }
       video.playbackRate = rate;
     }
   }

@@ -74,7 +74,7 @@ const result = await page.evaluate(async (seconds) => {
 const player = await page.evaluate(() => {
   const p = window.stagePlayer;
   return p ? {
-    behind: p.behindTarget.map((x) => x[1]), catchups: p.catchups, rewound: p.rewound,
+    behind: p.behindTarget.map((x) => x[1]), catchups: p.catchups, stretches: p.stretches, rewound: p.rewound,
     first_behind: p.behindTarget.slice(0, 8).map((x) => x[1]),
     target: p.target, lowest_ahead: p.lowestAhead, target_changes: p.targets.length,
     last_targets: p.targets.slice(-12).map((x) => [x[1], x[2]]),
@@ -90,7 +90,7 @@ process.stdout.write(JSON.stringify({
   url, frames: lat.length, median_ms: pct(0.5), p90_ms: pct(0.9), p99_ms: pct(0.99), max_ms: pct(1),
   first_half_median_ms: med(result.samples.slice(0, half)), second_half_median_ms: med(result.samples.slice(half)),
   behind_target_median_ms: behind.length ? behind[Math.floor(behind.length / 2)] : null,
-  catchups: player ? player.catchups : null,
+  catchups: player ? player.catchups : null, stretches: player ? player.stretches : null,
   rewound: player ? player.rewound : null, first_behind_target_ms: player ? player.first_behind : null,
   target_s: player ? player.target : null, lowest_ahead_s: player ? player.lowest_ahead : null,
   target_changes: player ? player.target_changes : null, last_targets: player ? player.last_targets : null,

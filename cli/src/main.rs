@@ -4,11 +4,11 @@ mod billing;
 mod channel;
 mod chat;
 mod client;
-mod dash;
 mod export;
 mod ops;
 mod output;
 mod status;
+mod tui;
 mod up;
 mod vod;
 
@@ -41,7 +41,7 @@ enum Cmd {
     /// Daemon health and live streams (exit 1 when a daemon is down).
     Status,
     /// The live dashboard: streams, chat moderation, channels and VODs.
-    Dash(dash::DashArgs),
+    Dash(tui::DashArgs),
     /// Check a config file.
     #[command(subcommand)]
     Config(ops::ConfigCmd),
@@ -103,7 +103,7 @@ async fn main() -> std::process::ExitCode {
         Cmd::Channel(c) => channel::run_channel(&cfg, &out, c).await,
         Cmd::Key(c) => channel::run_key(&cfg, &out, c).await,
         Cmd::Status => status::run(&cfg, &out).await,
-        Cmd::Dash(args) => dash::run(&cfg, args).await,
+        Cmd::Dash(args) => tui::run(&cfg, args).await,
         Cmd::Doctor => ops::doctor(&cfg, cli.common.config.as_deref(), &out).await,
         Cmd::Logs(args) => ops::logs(&cfg, args),
         Cmd::Config(_) | Cmd::Completions { .. } | Cmd::Man { .. } => unreachable!(),

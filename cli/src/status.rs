@@ -12,7 +12,7 @@ pub async fn run(cfg: &Config, out: &Output) -> anyhow::Result<ExitCode> {
     let mut all_up = true;
     // All daemons at once, each with the dashboard's short timeout: a hung
     // daemon is reported down in under a second.
-    let answers = crate::dash::poll(cfg, &client).await;
+    let answers = crate::tui::poll(cfg, &client).await;
     for ((name, addr), (_, status)) in daemons(cfg).into_iter().zip(answers) {
         let up = status.is_ok();
         all_up &= up;
@@ -44,7 +44,7 @@ pub async fn run(cfg: &Config, out: &Output) -> anyhow::Result<ExitCode> {
                         l["channel"].as_str().unwrap_or("").to_string(),
                         l["stream_id"].to_string(),
                         l["state"].as_str().unwrap_or("").to_string(),
-                        crate::dash::ui::uptime(l["uptime_s"].as_u64().unwrap_or(0)),
+                        crate::tui::ui::uptime(l["uptime_s"].as_u64().unwrap_or(0)),
                         l["bitrate_bps"]
                             .as_u64()
                             .map_or("-".into(), |b| (b / 1000).to_string()),

@@ -130,3 +130,54 @@ impl Drop for Running {
         }
     }
 }
+
+/// A daemon's stop, shared by all its tasks: each watches it (`receiver`,
+/// `stopped`) and winds down when it fires; `after` fires it once the
+/// daemon's shutdown signal has come, telling the log and systemd.
+pub struct Stop {
+    tx: tokio::sync::watch::Sender<bool>,
+    rx: tokio::sync::watch::Receiver<bool>,
+}
+
+impl Default for Stop {
+    fn default() -> Self {
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        Stop { tx, rx }
+    }
+}
+
+impl Stop {
+    /// Not fired yet.
+    pub fn new() -> Stop {
+        Stop::default()
+    }
+
+    /// For a task that watches the stop itself (`true` once fired).
+    pub fn receiver(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.rx.clone()
+    }
+
+    /// Completes once the stop has fired (a server's graceful shutdown).
+    pub fn stopped(&self) -> impl Future<Output = ()> + Send + 'static {
+        let mut rx = self.rx.clone();
+        async move { crate::telemetry::stopped(&mut rx).await }
+    }
+
+    /// Serves `router` on `listener` until the stop fires.
+    pub fn serve(
+        &self,
+        listener: tokio::net::TcpListener,
+        router: axum::Router,
+    ) -> tokio::task::JoinHandle<std::io::Result<()>> {
+        tokio::spawn(crate::http::serve(listener, router, self.stopped()))
+    }
+
+    /// Waits for `shutdown`, then fires the stop, saying so (`daemon`
+    /// names it in the log).
+    pub async fn after(&self, shutdown: impl Future<Output = ()>, daemon: &str) {
+        shutdown.await;
+        tracing::info!("{daemon} shutting down");
+        stopping();
+        let _ = self.tx.send(true);
+    }
+}

@@ -101,3 +101,31 @@ impl TestDb {
         db
     }
 }
+
+/// The token key every daemon under test signs and checks with.
+pub const TOKEN_KEY: &str = "test-token-key-0123456789abcdef0123456789";
+
+/// A daemon config for tests: data (SQLite included) in `dir`, the fixed
+/// token key, warnings only.
+pub fn config(dir: &std::path::Path) -> stage_core::Config {
+    let mut cfg = stage_core::Config {
+        data_dir: dir.to_path_buf(),
+        ..Default::default()
+    };
+    cfg.auth.token_key = TOKEN_KEY.into();
+    cfg.log.level = "warn".into();
+    cfg
+}
+
+/// Sends a request and reads its JSON body, failing the test where either
+/// fails.
+pub trait FetchJson {
+    fn fetch_json<T: serde::de::DeserializeOwned>(self) -> impl Future<Output = T> + Send;
+}
+
+impl FetchJson for reqwest::RequestBuilder {
+    async fn fetch_json<T: serde::de::DeserializeOwned>(self) -> T {
+        let res = self.send().await.expect("the request is answered");
+        res.json().await.expect("the answer is JSON of that shape")
+    }
+}

@@ -375,21 +375,10 @@ pub async fn run_on(
         let c = c3.clone();
         async move { c.metrics.render() }
     });
-    let (tx, rx) = tokio::sync::watch::channel(false);
-    let mut r1 = rx.clone();
-    let mut r2 = rx;
-    let p = tokio::spawn(stage_core::http::serve(
-        public,
-        public_router(ctx),
-        async move { stage_core::telemetry::stopped(&mut r1).await },
-    ));
-    let a = tokio::spawn(stage_core::http::serve(admin, admin_router, async move {
-        stage_core::telemetry::stopped(&mut r2).await
-    }));
-    shutdown.await;
-    tracing::info!("billingd shutting down");
-    stage_core::daemon::stopping();
-    let _ = tx.send(true);
+    let stop = stage_core::daemon::Stop::new();
+    let p = stop.serve(public, public_router(ctx));
+    let a = stop.serve(admin, admin_router);
+    stop.after(shutdown, "billingd").await;
     let _ = p.await;
     let _ = a.await;
     db.close().await;

@@ -5,6 +5,7 @@ use serde_json::{Value, json};
 
 mod common;
 use common::Billingd;
+use stage_testing::FetchJson;
 
 async fn start(attempts: u32) -> Billingd {
     Billingd::start(|c| c.auth.login_attempts = attempts).await
@@ -112,12 +113,8 @@ async fn register_login_and_me() {
     let me: Value = reqwest::Client::new()
         .get(format!("http://{}/auth/me", b.public))
         .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .fetch_json()
+        .await;
     assert_eq!(me["username"], "ana_1");
     let res = reqwest::Client::new()
         .get(format!("http://{}/auth/me", b.public))

@@ -14,6 +14,7 @@ use tokio::sync::mpsc;
 
 mod common;
 use common::KEY;
+use stage_testing::FetchJson;
 const SECRET: &str = "whsec_test_0123456789abcdef";
 const OLD_SECRET: &str = "whsec_test_old_0123456789abcdef";
 
@@ -331,12 +332,8 @@ async fn dev_provider_subscribe_play_tip_and_cancel() {
     let tier: Value = res.json().await.unwrap();
     let tiers: Value = client()
         .get(format!("{base}/channels/demo/tiers"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .fetch_json()
+        .await;
     assert_eq!(tiers["tiers"][0]["price"], "4.99 USD", "{tiers}");
     assert_eq!(tiers["members_only"], true);
 

@@ -147,7 +147,8 @@ pub async fn run_on(
     let (db, token) = stage_core::http::open_state(&cfg).await?;
     let signer = Signer::from_config(&cfg)?;
     let metrics = Arc::new(Metrics::default());
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stop = stage_core::daemon::Stop::new();
+    let stop_rx = stop.receiver();
     let (persist, persist_task) = Persist::start(db.clone(), metrics.clone(), stop_rx.clone());
     let node: u32 = rand::random::<u32>() & 0xff_ffff;
     let (bridge_tx, bridge_rx) = if cfg.chat.redis_url.is_empty() {
@@ -182,8 +183,6 @@ pub async fn run_on(
         "chatd listening"
     );
     stage_core::daemon::ready();
-    let mut r1 = stop_rx.clone();
-    let mut r2 = stop_rx.clone();
     // Chat sockets: no Nagle delay, and a fixed 64 KiB send buffer instead
     // of the kernel's autotuning (up to 4 MiB): bounded memory per client,
     // and a client that stops reading fills its queue and is dropped soon.
@@ -200,23 +199,17 @@ pub async fn run_on(
         );
     });
     let router = http::public_router(ctx.clone());
+    let stopped = stop.stopped();
     let p = tokio::spawn(async move {
         axum::serve(
             public,
             router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
         )
-        .with_graceful_shutdown(async move { stage_core::telemetry::stopped(&mut r1).await })
+        .with_graceful_shutdown(stopped)
         .await
     });
-    let a = tokio::spawn(stage_core::http::serve(
-        admin,
-        http::admin_router(ctx.clone(), token),
-        async move { stage_core::telemetry::stopped(&mut r2).await },
-    ));
-    shutdown.await;
-    tracing::info!("chatd shutting down");
-    stage_core::daemon::stopping();
-    let _ = stop_tx.send(true);
+    let a = stop.serve(admin, http::admin_router(ctx.clone(), token));
+    stop.after(shutdown, "chatd").await;
     // Open WebSockets see `stop` and end with "going away"; rooms stop with
     // the process; the persistence task writes what is queued first.
     let _ = p.await;

@@ -5,6 +5,7 @@ mod common;
 
 use common::{Chatd, channel, user};
 use serde_json::json;
+use stage_testing::FetchJson;
 use std::time::{Duration, Instant};
 
 #[tokio::test]
@@ -98,12 +99,8 @@ async fn messages_fan_out_are_kept_in_history_and_survive_a_restart() {
             "http://{}/streams/{}/chat?limit=1",
             d.public, stream.id
         ))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .fetch_json()
+        .await;
     assert_eq!(page["messages"][0]["body"], "over REST");
     let before = page["before"].as_str().unwrap();
     let older: serde_json::Value = http
@@ -111,12 +108,8 @@ async fn messages_fan_out_are_kept_in_history_and_survive_a_restart() {
             "http://{}/streams/{}/chat?before={before}",
             d.public, stream.id
         ))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .fetch_json()
+        .await;
     assert_eq!(older["messages"][0]["body"], "hello <b>world</b>");
     assert_eq!(older["messages"].as_array().unwrap().len(), 1);
 }

@@ -97,17 +97,10 @@ pub async fn run_on(
         "ingestd listening"
     );
     stage_core::daemon::ready();
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let admin_router = http::router(admin_token, hub.clone());
-    let mut stop_admin = stop_rx.clone();
-    let admin_task = tokio::spawn(stage_core::http::serve(admin, admin_router, async move {
-        stage_core::telemetry::stopped(&mut stop_admin).await;
-    }));
-    let server = tokio::spawn(server::run(rtmp, shared, stop_rx));
-    shutdown.await;
-    tracing::info!("ingestd shutting down");
-    stage_core::daemon::stopping();
-    let _ = stop_tx.send(true);
+    let stop = stage_core::daemon::Stop::new();
+    let admin_task = stop.serve(admin, http::router(admin_token, hub.clone()));
+    let server = tokio::spawn(server::run(rtmp, shared, stop.receiver()));
+    stop.after(shutdown, "ingestd").await;
     hub.shutdown().await;
     let _ = server.await;
     let _ = admin_task.await;

@@ -109,7 +109,8 @@ pub async fn run_on(
         "packagerd listening"
     );
     stage_core::daemon::ready();
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stop = stage_core::daemon::Stop::new();
+    let stop_rx = stop.receiver();
     let viewers = viewers::Viewers::new();
     let state = http::AppState {
         registry: registry.clone(),
@@ -122,10 +123,8 @@ pub async fn run_on(
         auth_url: cfg.auth_public_url(),
         signer: stage_core::tokens::Signer::from_config(&cfg)?,
     };
-    let mut s1 = stop_rx.clone();
-    let mut s2 = stop_rx.clone();
     let router = http::router(state);
-    let stopped = async move { stage_core::telemetry::stopped(&mut s1).await };
+    let stopped = stop.stopped();
     let public = match (&cfg.packagerd.tls_cert, &cfg.packagerd.tls_key) {
         (Some(cert), Some(key)) => {
             let acceptor = tls::acceptor(cert, key)?;
@@ -134,11 +133,10 @@ pub async fn run_on(
         }
         _ => tokio::spawn(stage_core::http::serve(l.public, router, stopped)),
     };
-    let admin = tokio::spawn(stage_core::http::serve(
+    let admin = stop.serve(
         l.admin,
         admin::router(admin_token, registry.clone(), viewers.clone()),
-        async move { stage_core::telemetry::stopped(&mut s2).await },
-    ));
+    );
     let link = tokio::spawn(link_server::run(l.media, registry, stop_rx.clone()));
     if let Some(r) = &recorder
         && cfg.recording.retention_days > 0
@@ -151,10 +149,7 @@ pub async fn run_on(
         ));
     }
     let counting = tokio::spawn(viewers.run(db, stop_rx));
-    shutdown.await;
-    tracing::info!("packagerd shutting down");
-    stage_core::daemon::stopping();
-    let _ = stop_tx.send(true);
+    stop.after(shutdown, "packagerd").await;
     let _ = link.await;
     let _ = public.await;
     let _ = admin.await;

@@ -6,6 +6,7 @@
 
 use serde_json::{Value, json};
 use stage_e2e::Stack;
+use stage_testing::FetchJson;
 use std::time::Duration;
 
 fn client() -> reqwest::Client {
@@ -119,14 +120,7 @@ async fn tiers_checkout_tip_into_chat_and_reports() {
                 },
             )
             .await;
-        let v: Value = client()
-            .get(&chat_url)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let v: Value = client().get(&chat_url).fetch_json().await;
         let found = tip_of(&v).unwrap();
         assert_eq!(found["user"], "vic", "{l}: {v}");
         assert_eq!(found["body"], "for the <b>stream</b>", "{l}");

@@ -6,6 +6,7 @@
 use serde_json::{Value, json};
 use stage_e2e::browser::Browser;
 use stage_e2e::{Backend, Clip, Publisher, Stack};
+use stage_testing::FetchJson;
 use std::time::{Duration, Instant};
 
 async fn post(stack: &Stack, path: &str, body: Value) -> (u16, Value) {
@@ -317,26 +318,12 @@ async fn messages_during_a_broadcast_are_filed_under_its_stream() {
             "the stream's chat history",
             Duration::from_secs(5),
             || async {
-                let v: Value = http
-                    .get(&chat_url)
-                    .send()
-                    .await
-                    .unwrap()
-                    .json()
-                    .await
-                    .unwrap();
+                let v: Value = http.get(&chat_url).fetch_json().await;
                 v["messages"].as_array().map(|m| m.len()) == Some(2)
             },
         )
         .await;
-    let v: Value = http
-        .get(&chat_url)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let v: Value = http.get(&chat_url).fetch_json().await;
     let got: Vec<&str> = v["messages"]
         .as_array()
         .unwrap()

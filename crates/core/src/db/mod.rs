@@ -9,6 +9,7 @@ use sqlx::{AnyPool, Executor};
 use std::time::Duration;
 
 mod channels;
+mod migrations;
 mod streams;
 mod vods;
 
@@ -133,27 +134,13 @@ impl Db {
 
     /// Applies pending migrations for this backend.
     pub async fn migrate(&self) -> Result<()> {
-        match self.backend {
-            Backend::Sqlite => {
-                sqlx::migrate!("./migrations/sqlite")
-                    .run(&self.pool)
-                    .await?
-            }
-            Backend::Postgres => {
-                sqlx::migrate!("./migrations/postgres")
-                    .run(&self.pool)
-                    .await?
-            }
-        }
+        migrations::migrator(self.backend).run(&self.pool).await?;
         Ok(())
     }
 
     /// (applied, known) migrations, without applying any: for `stagectl doctor`.
     pub async fn migration_status(&self) -> Result<(usize, usize)> {
-        let known = match self.backend {
-            Backend::Sqlite => sqlx::migrate!("./migrations/sqlite").iter().count(),
-            Backend::Postgres => sqlx::migrate!("./migrations/postgres").iter().count(),
-        };
+        let known = migrations::migrator(self.backend).iter().count();
         // No table yet: nothing applied.
         let applied: i64 =
             sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations WHERE success = TRUE")

@@ -5,7 +5,8 @@
 use stage_core::{Config, Db};
 use std::net::SocketAddr;
 
-pub const KEY: &str = "test-token-key-0123456789abcdef0123456789";
+#[allow(unused_imports)]
+pub use stage_testing::TOKEN_KEY as KEY;
 
 pub struct Billingd {
     pub public: SocketAddr,
@@ -22,12 +23,7 @@ impl Billingd {
     /// `edit` (which sees `billingd.listen` and `admin_listen` as bound).
     pub async fn start(edit: impl FnOnce(&mut Config)) -> Billingd {
         let dir = tempfile::tempdir().unwrap();
-        let mut cfg = Config {
-            data_dir: dir.path().to_path_buf(),
-            ..Default::default()
-        };
-        cfg.auth.token_key = KEY.into();
-        cfg.log.level = "warn".into();
+        let mut cfg = stage_testing::config(dir.path());
         let l = stage_core::http::Listeners::loopback().await.unwrap();
         let (public, admin) = (
             l.public.local_addr().unwrap(),

@@ -6,12 +6,14 @@ use futures::{SinkExt, StreamExt};
 use serde_json::Value;
 use stage_core::tokens::{Claims, Signer};
 use stage_core::{Config, Db};
+use stage_testing::FetchJson;
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use tokio_tungstenite::tungstenite::Message;
 
-pub const KEY: &str = "test-token-key-0123456789abcdef0123456789";
+#[allow(unused_imports)]
+pub use stage_testing::{TOKEN_KEY as KEY, config};
 
 pub struct Chatd {
     pub public: SocketAddr,
@@ -21,17 +23,6 @@ pub struct Chatd {
     pub cfg: Config,
     running: stage_core::daemon::Running,
     _dir: Option<tempfile::TempDir>,
-}
-
-/// A config for tests: SQLite in a temp dir, a fixed token key.
-pub fn config(dir: &std::path::Path) -> Config {
-    let mut cfg = Config {
-        data_dir: dir.to_path_buf(),
-        ..Default::default()
-    };
-    cfg.auth.token_key = KEY.into();
-    cfg.log.level = "warn".into();
-    cfg
 }
 
 impl Chatd {
@@ -101,12 +92,8 @@ impl Chatd {
         reqwest::Client::new()
             .get(format!("http://{}{path}", self.admin))
             .bearer_auth(&self.admin_token)
-            .send()
+            .fetch_json()
             .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
     }
 
     pub async fn metric(&self, name: &str) -> u64 {

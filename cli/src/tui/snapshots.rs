@@ -114,7 +114,7 @@ fn screen(app: &App) -> String {
 
 fn check(name: &str, got: &str) {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("src/dash/snapshots")
+        .join("src/tui/snapshots")
         .join(format!("{name}.txt"));
     if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
         std::fs::write(&path, got).unwrap();
