@@ -69,7 +69,7 @@ import { createLatencyTarget, DEFAULTS as LATENCY } from './latency.js';
     levels: [], switches: [], waits: [], waitingSince: null,
     // Times the page told hls.js the link had slowed (see abrGuard), and
     // loads it stopped because they came too slowly (see abrWatch).
-    abrResets: 0, abrAborts: 0,
+    abrResets: 0, abrAborts: 0, abrLog: [],
     // DVR: whether the viewer rewound (no catching up then), seconds behind
     // the live edge, seconds the playlist lets them rewind, and fragments
     // loaded while rewound.
@@ -264,6 +264,13 @@ import { createLatencyTarget, DEFAULTS as LATENCY } from './latency.js';
   // wait for the part is not transfer) and, when parts arrive slower than
   // they play, hands hls.js the measured rate, so its own ABR picks a level
   // that fits at once. Going back up is left to hls.js.
+  // What the page's own ABR steps did, for stall reports: when, which,
+  // from and to which level, the rate measured (kbit/s), the buffer ahead.
+  function noteAbr(what, from, to, bps) {
+    state.abrLog.push([Date.now(), what, from, to, Math.round(bps / 1000), +ahead().toFixed(3)]);
+    if (state.abrLog.length > 20) state.abrLog.shift();
+  }
+
   function abrGuard(data) {
     if (!hls || !data.part || !hls.autoLevelEnabled) return;
     const t = transfer(data.part);
@@ -273,6 +280,7 @@ import { createLatencyTarget, DEFAULTS as LATENCY } from './latency.js';
     const fit = fittingLevel(rate);
     if (fit >= data.frag.level) return;
     state.abrResets += 1;
+    noteAbr('reset', data.frag.level, fit, rate);
     hls.bandwidthEstimate = rate;
     hls.nextLoadLevel = Math.max(fit, hls.minAutoLevel || 0);
   }
@@ -293,6 +301,7 @@ import { createLatencyTarget, DEFAULTS as LATENCY } from './latency.js';
   // whole buffer). A chained part is never stopped: hls.js has the parts
   // before it to finish parsing then.
   const WATCH_MS = 120;
+  const ABORT_HEADROOM_S = 1.0;
   let head = null;
   function abrWatch() {
     if (!hls || !head || state.vod || state.rewound || !hls.autoLevelEnabled) return;
@@ -310,7 +319,15 @@ import { createLatencyTarget, DEFAULTS as LATENCY } from './latency.js';
     if (bps >= level.bitrate) return;
     const dur = (part || frag).duration;
     const total = st.total > st.loaded ? st.total : (level.bitrate * dur) / 8;
-    if (((total - st.loaded) * 8) / bps < dur / 2) return;
+    const rest = ((total - st.loaded) * 8) / bps;
+    if (rest < dur / 2) return;
+    // With the rest due while more than ABORT_HEADROOM_S is still buffered
+    // (the start-up burst: 2.5 s), the slow part cannot stall playback, and
+    // stopping it costs a switch down and back up within a second or two,
+    // each a decoder reconfiguration (seen: a 720p load stopped at start
+    // with 2.48 s ahead on a busy machine left a hole in the buffer and a
+    // wait at the next switch).
+    if (ahead() > rest + ABORT_HEADROOM_S) return;
     const fit = Math.max(fittingLevel(bps), hls.minAutoLevel || 0);
     if (fit >= frag.level || typeof frag.abortRequests !== 'function') return;
     // Stopping a segment's first part leaves the buffer ending where the
@@ -329,6 +346,7 @@ import { createLatencyTarget, DEFAULTS as LATENCY } from './latency.js';
     }
     head = null;
     state.abrAborts += 1;
+    noteAbr('abort', frag.level, fit, bps);
     hls.bandwidthEstimate = bps;
     hls.nextLoadLevel = fit;
     frag.abortRequests();

@@ -19,6 +19,12 @@ use tokio::sync::{mpsc, watch};
 const ORPHAN_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long an ended stream's final playlist stays servable.
 const LINGER: Duration = Duration::from_secs(60);
+/// How many source segments the multivariant playlist waits for a rung's
+/// first segment. hls.js and Safari read the multivariant playlist once: a
+/// viewer who loads it before the rungs have a segment would have no ladder
+/// for the whole session. A rung that has none by then is left out until
+/// it has.
+const LADDER_GRACE_SEGMENTS: usize = 3;
 
 /// Input to a stream task.
 pub enum Input {
@@ -231,7 +237,13 @@ impl Publisher {
                 .insert(name, Arc::new(snapshot(&self.info, s, d, r)));
         }
         if top.multivariant.is_some() {
-            top.multivariant = Some(render_multivariant(&variants));
+            let running = rungs.segs.iter().flatten().count();
+            let waiting = running + 1 > variants.len();
+            top.multivariant = if waiting && seg.held().count() < LADDER_GRACE_SEGMENTS {
+                None
+            } else {
+                Some(render_multivariant(&variants))
+            };
         }
         let mut renditions: Vec<(&str, &Snapshot)> = vec![("source", &top)];
         renditions.extend(top.rungs.iter().map(|(n, s)| (n.as_str(), &**s)));

@@ -26,6 +26,24 @@ const { page, close } = await launch();
 const consoleLines = [];
 page.on('console', (m) => consoleLines.push(m.type() + ': ' + m.text()));
 page.on('pageerror', (e) => consoleLines.push('pageerror: ' + e.message));
+// Chromium's own media log (DevTools' Media panel): why the pipeline stopped
+// (its buffering state says whether the demuxer ran out of data or the
+// decoder could not keep up) and its errors, for stall reports.
+const mediaLog = [];
+const media = await page.context().newCDPSession(page);
+const keep = (kind, items) => {
+  for (const m of items) {
+    const text = JSON.stringify(m.value ?? m.message ?? m.errorType ?? m).slice(0, 240);
+    if (kind === 'event' && !/buffering|underflow|stall|error|seek/i.test(text)) continue;
+    mediaLog.push(`${Date.now()} ${kind}: ${text}`);
+    if (mediaLog.length > 200) mediaLog.shift();
+  }
+};
+media.on('Media.playerEventsAdded', (e) => keep('event', e.events));
+media.on('Media.playerPropertiesChanged', (e) => keep('event', e.properties.map((p) => ({ value: `${p.name}=${p.value}` }))));
+media.on('Media.playerMessagesLogged', (e) => keep('message', e.messages.filter((m) => m.level !== 'debug')));
+media.on('Media.playerErrorsRaised', (e) => keep('error', e.errors));
+await media.send('Media.enable');
 await page.goto(url);
 if (process.argv[3] === '--dash') await dashPage(process.argv[4]);
 out({ event: 'loaded' });
@@ -65,6 +83,9 @@ const state = () => page.evaluate(() => {
     player: window.stagePlayer,
     chat: window.stageChat,
   };
+}).then((s) => {
+  if (s.player) s.player.media = mediaLog.slice(-40);
+  return s;
 });
 
 let cdp = null;

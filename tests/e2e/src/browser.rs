@@ -42,7 +42,7 @@ fn report(player: &serde_json::Value, brief: bool) -> String {
         a[a.len().saturating_sub(n)..].to_vec()
     };
     let mut out = format!(
-        "waits {} ms; errors {}; jumps {}; catch-ups {}; fall-backs {}; target {} s; unstuck {}; switches {}; ABR resets {}, aborts {}; target changes {}; {} stalls:",
+        "waits {} ms; errors {}; jumps {}; catch-ups {}; fall-backs {}; target {} s; unstuck {}; switches {}; ABR resets {}, aborts {} {}; target changes {}; {} stalls:",
         player["waits"],
         player["errors"],
         player["jumps"],
@@ -53,6 +53,7 @@ fn report(player: &serde_json::Value, brief: bool) -> String {
         player["switches"],
         player["abrResets"],
         player["abrAborts"],
+        player["abrLog"],
         serde_json::Value::Array(last(&player["targets"], 6)),
         player["stalls"].as_array().map_or(0, Vec::len)
     );
@@ -96,6 +97,14 @@ fn report(player: &serde_json::Value, brief: bool) -> String {
                 r["status"]
             );
         }
+    }
+    // Chromium's media log: whether the demuxer ran dry (no data) or the
+    // decoder fell behind (no CPU), with its clock beside the stalls'.
+    for l in last(&player["media"], 12) {
+        let l = l.as_str().unwrap_or("");
+        let (clock, text) = l.split_once(' ').unwrap_or(("0", l));
+        let clock: i64 = clock.parse().unwrap_or(0);
+        out += &format!("\n  chromium +{} ms {text}", clock - t0);
     }
     out
 }
