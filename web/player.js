@@ -521,11 +521,16 @@ import { createLatencyTarget, DEFAULTS as LATENCY } from './latency.js';
     };
   }
 
-  // Members-only streams: hls.js sends the newest playback token with every
-  // request (packagerd put it on every URI; the page renews it).
+  // Members-only streams: packagerd renders every playlist with the token
+  // it was asked with on every URI it lists, so parts and segments carry
+  // the newest token of the playlist that listed them. Only the playlists'
+  // own URLs (from the multivariant playlist, loaded once) would keep the
+  // first token: the page puts the renewed one on those (members.js renews
+  // a minute before expiry, so a part listed just before is still good).
   function withToken(url) {
     const t = window.stageMembers && window.stageMembers.current();
-    return t ? url.replace(/([?&]token=)[^&]*/, '$1' + encodeURIComponent(t)) : url;
+    if (!t || !/\.(m3u8|mpd)([?#]|$)/.test(url)) return url;
+    return url.replace(/([?&]token=)[^&]*/, '$1' + encodeURIComponent(t));
   }
   function xhrSetup(xhr, url) {
     if (!xhr.readyState) xhr.open('GET', withToken(url), true);

@@ -5,6 +5,10 @@ use crate::output::{Output, table};
 use stage_core::Config;
 use std::process::ExitCode;
 
+fn to_json<T: serde::Serialize>(t: &T) -> serde_json::Value {
+    serde_json::to_value(t).unwrap_or_default()
+}
+
 pub async fn run(cfg: &Config, out: &Output) -> anyhow::Result<ExitCode> {
     let client = AdminClient::new(cfg)?;
     let mut rows = Vec::new();
@@ -13,14 +17,24 @@ pub async fn run(cfg: &Config, out: &Output) -> anyhow::Result<ExitCode> {
     // All daemons at once, each with the dashboard's short timeout: a hung
     // daemon is reported down in under a second.
     let answers = crate::tui::poll(cfg, &client).await;
-    for ((name, addr), (_, status)) in daemons(cfg).into_iter().zip(answers) {
+    let bodies = [
+        answers.ingestd.as_ref().map(to_json),
+        answers.packagerd.as_ref().map(to_json),
+        answers.chatd.as_ref().map(to_json),
+        answers.billingd.as_ref().map(to_json),
+    ];
+    for ((name, addr), status) in daemons(cfg).into_iter().zip(bodies) {
         let up = status.is_ok();
         all_up &= up;
         rows.push(vec![
             name.to_string(),
             if up { "up".into() } else { "down".into() },
             connectable(addr).to_string(),
-            status.as_ref().err().cloned().unwrap_or_default(),
+            status
+                .as_ref()
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default(),
         ]);
         json.insert(
             name.into(),
@@ -28,10 +42,7 @@ pub async fn run(cfg: &Config, out: &Output) -> anyhow::Result<ExitCode> {
                 "error": status.as_ref().err(), "status": status.ok()}),
         );
     }
-    let ingest = json
-        .get("ingestd")
-        .and_then(|d| d["status"]["streams"].as_array().cloned())
-        .unwrap_or_default();
+    let ingest = answers.ingestd.map(|i| i.streams).unwrap_or_default();
     out.emit(&json, || {
         let mut s = table(&["DAEMON", "STATE", "ADMIN", "PROBLEM"], rows);
         if ingest.is_empty() {
@@ -41,20 +52,14 @@ pub async fn run(cfg: &Config, out: &Output) -> anyhow::Result<ExitCode> {
                 .iter()
                 .map(|l| {
                     vec![
-                        l["channel"].as_str().unwrap_or("").to_string(),
-                        l["stream_id"].to_string(),
-                        l["state"].as_str().unwrap_or("").to_string(),
-                        crate::tui::ui::uptime(l["uptime_s"].as_u64().unwrap_or(0)),
-                        l["bitrate_bps"]
-                            .as_u64()
-                            .map_or("-".into(), |b| (b / 1000).to_string()),
-                        l["fps"].as_f64().map_or("-".into(), |f| format!("{f:.0}")),
-                        l["publisher"].as_str().unwrap_or("-").to_string(),
-                        if l["packager_connected"].as_bool() == Some(true) {
-                            "yes".into()
-                        } else {
-                            "no".into()
-                        },
+                        l.channel.clone(),
+                        l.stream_id.to_string(),
+                        l.state.clone(),
+                        crate::tui::ui::uptime(l.uptime_s),
+                        (l.reading.bitrate_bps / 1000).to_string(),
+                        format!("{:.0}", l.reading.fps),
+                        l.publisher.clone().unwrap_or_else(|| "-".into()),
+                        if l.packager_connected { "yes" } else { "no" }.into(),
                     ]
                 })
                 .collect();

@@ -10,7 +10,7 @@ pub mod app;
 pub mod model;
 pub mod ui;
 
-use crate::client::{AdminClient, daemons};
+use crate::client::AdminClient;
 use app::{Action, App, ChannelRow, ChatLine, Command, VodRow};
 use model::{Fleet, Statuses};
 use stage_core::{Config, Db};
@@ -31,14 +31,30 @@ const STATUS_TIMEOUT: Duration = Duration::from_millis(800);
 
 /// Every daemon's /status, asked at once.
 pub async fn poll(cfg: &Config, client: &AdminClient) -> Statuses {
-    let asks = daemons(cfg).into_iter().map(|(name, addr)| async move {
-        let r = tokio::time::timeout(STATUS_TIMEOUT, client.get(addr, "/status"))
-            .await
-            .map_err(|_| format!("no answer in {} ms", STATUS_TIMEOUT.as_millis()))
-            .and_then(|r| r.map_err(|e| short_error(&e)));
-        (name, r)
-    });
-    futures::future::join_all(asks).await
+    let (ingestd, packagerd, chatd, billingd) = tokio::join!(
+        ask(client, cfg.ingestd.admin_listen),
+        ask(client, cfg.packagerd.admin_listen),
+        ask(client, cfg.chatd.admin_listen),
+        ask(client, cfg.billingd.admin_listen),
+    );
+    Statuses {
+        ingestd,
+        packagerd,
+        chatd,
+        billingd,
+    }
+}
+
+/// One daemon's /status, read as its contract type.
+async fn ask<T: serde::de::DeserializeOwned>(
+    client: &AdminClient,
+    addr: std::net::SocketAddr,
+) -> Result<T, String> {
+    let v = tokio::time::timeout(STATUS_TIMEOUT, client.get(addr, "/status"))
+        .await
+        .map_err(|_| format!("no answer in {} ms", STATUS_TIMEOUT.as_millis()))?
+        .map_err(|e| short_error(&e))?;
+    serde_json::from_value(v).map_err(|e| format!("unreadable /status: {e}"))
 }
 
 /// The root cause of a failed request, without the URL.

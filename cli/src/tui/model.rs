@@ -1,8 +1,11 @@
 //! What the dashboard shows, built from the daemons' /status documents.
-//! Pure: JSON in, rows out. A figure whose daemon did not answer is `None`
-//! (drawn as `-`), never a guess.
+//! Pure: the typed answers in, rows out. A figure whose daemon did not
+//! answer is `None` (drawn as `-`), never a guess.
 
-use serde_json::Value;
+use stage_core::api::status::{
+    self, BillingStatus, ChatStatus, IngestStatus, PackagerStatus, PackagerStream,
+};
+use stage_core::billing::TipSum;
 
 /// One daemon's health.
 #[derive(Debug, Clone, PartialEq)]
@@ -58,28 +61,36 @@ pub struct Fleet {
     pub tips_today: Option<String>,
 }
 
-/// The /status answer of each daemon (or why there was none), in the order
-/// ingestd, packagerd, chatd, billingd.
-pub type Statuses = Vec<(&'static str, Result<Value, String>)>;
-
-fn get<'a>(all: &'a Statuses, name: &str) -> Option<&'a Value> {
-    all.iter()
-        .find(|(n, _)| *n == name)
-        .and_then(|(_, r)| r.as_ref().ok())
+/// Each daemon's /status answer, or why there was none.
+#[derive(Debug, Clone)]
+pub struct Statuses {
+    pub ingestd: Result<IngestStatus, String>,
+    pub packagerd: Result<PackagerStatus, String>,
+    pub chatd: Result<ChatStatus, String>,
+    pub billingd: Result<BillingStatus, String>,
 }
 
-fn list<'a>(v: Option<&'a Value>, key: &str) -> Vec<&'a Value> {
-    v.and_then(|v| v[key].as_array())
-        .map(|a| a.iter().collect())
-        .unwrap_or_default()
+impl Statuses {
+    /// Each daemon's version, or why it did not answer, in the order
+    /// ingestd, packagerd, chatd, billingd.
+    pub fn health(&self) -> [(&'static str, Result<&str, &str>); 4] {
+        fn v<T>(r: &Result<T, String>, version: fn(&T) -> &str) -> Result<&str, &str> {
+            r.as_ref().map(version).map_err(String::as_str)
+        }
+        [
+            ("ingestd", v(&self.ingestd, |s| &s.version)),
+            ("packagerd", v(&self.packagerd, |s| &s.version)),
+            ("chatd", v(&self.chatd, |s| &s.version)),
+            ("billingd", v(&self.billingd, |s| &s.version)),
+        ]
+    }
 }
 
 /// Sums of tips per currency, as text (`5.00 USD + 300 JPY`).
-fn tips_text<'a>(tips: impl Iterator<Item = &'a Value>) -> String {
-    let mut by: std::collections::BTreeMap<String, i64> = Default::default();
+fn tips_text<'a>(tips: impl Iterator<Item = &'a TipSum>) -> String {
+    let mut by: std::collections::BTreeMap<&str, i64> = Default::default();
     for t in tips {
-        let cur = t["currency"].as_str().unwrap_or("").to_string();
-        *by.entry(cur).or_default() += t["amount_minor"].as_i64().unwrap_or(0);
+        *by.entry(&t.currency).or_default() += t.amount_minor;
     }
     if by.is_empty() {
         return "0".into();
@@ -94,120 +105,101 @@ impl Fleet {
     /// Merges the daemons' answers.
     pub fn from_status(all: &Statuses) -> Fleet {
         let daemons = all
-            .iter()
+            .health()
+            .into_iter()
             .map(|(name, r)| Daemon {
                 name,
                 up: r.is_ok(),
-                detail: match r {
-                    Ok(v) => v["version"].as_str().unwrap_or("").to_string(),
-                    Err(e) => e.clone(),
-                },
+                detail: r.unwrap_or_else(|e| e).to_string(),
             })
             .collect();
-        let ingest = get(all, "ingestd");
-        let packager = get(all, "packagerd");
-        let chat = get(all, "chatd");
-        let billing = get(all, "billingd");
-        let tips = billing.map(|_| list(billing, "tips_today"));
+        let packager: &[PackagerStream] = all.packagerd.as_ref().map_or(&[], |p| &p.streams);
+        let tips: Option<&[TipSum]> = all
+            .billingd
+            .as_ref()
+            .ok()
+            .map(|b| b.tips_today.as_deref().unwrap_or_default());
 
         let mut streams: Vec<StreamRow> = Vec::new();
-        for s in list(ingest, "streams") {
-            let channel = s["channel"].as_str().unwrap_or("").to_string();
+        for s in all.ingestd.iter().flat_map(|i| &i.streams) {
             streams.push(StreamRow {
-                stream_id: s["stream_id"].as_i64().unwrap_or(0),
-                state: match s["state"].as_str() {
-                    Some("publishing") => "live",
-                    Some("reconnect_grace") => "grace",
+                stream_id: s.stream_id,
+                state: match s.state.as_str() {
+                    status::PUBLISHING => "live",
+                    status::RECONNECT_GRACE => "grace",
                     _ => "?",
                 }
                 .into(),
-                uptime_s: s["uptime_s"].as_u64().unwrap_or(0),
-                publisher: s["publisher"].as_str().map(String::from),
-                bitrate_bps: s["bitrate_bps"].as_u64(),
-                fps: s["fps"].as_f64(),
-                keyframe_ms: s["keyframe_interval_ms"].as_i64().filter(|k| *k > 0),
-                av_warnings: s["av_warnings"].as_u64(),
-                frames_dropped: s["frames_dropped"].as_u64(),
-                reconnects: s["publisher_reconnects"].as_u64(),
-                channel,
+                uptime_s: s.uptime_s,
+                publisher: s.publisher.clone(),
+                bitrate_bps: Some(s.reading.bitrate_bps),
+                fps: Some(s.reading.fps),
+                keyframe_ms: Some(s.reading.keyframe_interval_ms).filter(|k| *k > 0),
+                av_warnings: Some(s.reading.av_warnings),
+                frames_dropped: Some(s.frames_dropped),
+                reconnects: Some(s.publisher_reconnects),
+                channel: s.channel.clone(),
                 ..Default::default()
             });
         }
         // Streams packagerd serves that ingestd did not list (ingestd down,
         // or a stream just ended).
-        for p in list(packager, "streams") {
-            let channel = p["channel"].as_str().unwrap_or("");
-            let ended = p["state"].as_str() == Some("ended");
-            if ended || streams.iter().any(|s| s.channel == channel) {
+        for p in packager {
+            if p.state == "ended" || streams.iter().any(|s| s.channel == p.channel) {
                 continue;
             }
-            let since = p["started_at_ms"].as_i64().unwrap_or(0);
             streams.push(StreamRow {
-                channel: channel.into(),
-                stream_id: p["stream_id"].as_i64().unwrap_or(0),
+                channel: p.channel.clone(),
+                stream_id: p.stream_id,
                 state: "live".into(),
-                uptime_s: ((stage_core::time::now_ms() - since).max(0) / 1000) as u64,
+                uptime_s: ((stage_core::time::now_ms() - p.started_at_ms).max(0) / 1000) as u64,
                 ..Default::default()
             });
         }
         for row in &mut streams {
-            if let Some(p) = list(packager, "streams")
-                .into_iter()
-                .find(|p| p["channel"].as_str() == Some(&row.channel) && p["state"] == "live")
+            if let Some(p) = packager
+                .iter()
+                .find(|p| p.channel == row.channel && p.state == "live")
             {
                 let mut names = vec!["source".to_string()];
-                names.extend(
-                    list(Some(p), "renditions")
-                        .iter()
-                        .filter_map(|r| r["name"].as_str().map(String::from)),
-                );
+                names.extend(p.renditions.iter().map(|r| r.name.clone()));
                 row.renditions = Some(names);
-                row.hls_viewers = p["viewers"].as_u64();
-                row.latency_ms = p["latency_ms"].as_i64();
-                let t = &p["transcode"];
-                row.transcode_speed = t["speed"].as_f64();
-                row.transcode_note = t["error"].as_str().map(String::from).or_else(|| {
-                    let dropped: Vec<&str> = list(Some(t), "dropped")
-                        .iter()
-                        .filter_map(|d| d.as_str())
-                        .collect();
-                    (!dropped.is_empty()).then(|| format!("dropped {}", dropped.join(",")))
-                });
+                row.hls_viewers = Some(p.viewers);
+                row.latency_ms = p.latency_ms;
+                if let Some(t) = &p.transcode {
+                    row.transcode_speed = t.speed;
+                    row.transcode_note = t.error.clone().or_else(|| {
+                        (!t.dropped.is_empty()).then(|| format!("dropped {}", t.dropped.join(",")))
+                    });
+                }
             }
-            if let Some(r) = list(chat, "rooms")
-                .into_iter()
-                .find(|r| r["channel"].as_str() == Some(&row.channel))
-            {
-                row.chat_viewers = r["viewers"].as_u64();
-                row.msgs_per_min = r["messages_per_min"].as_u64();
-            } else if chat.is_some() {
+            if let Ok(chat) = &all.chatd {
                 // chatd answered and has no room open: nobody is chatting.
-                row.chat_viewers = Some(0);
-                row.msgs_per_min = Some(0);
+                let room = chat.rooms.iter().find(|r| r.channel == row.channel);
+                row.chat_viewers = Some(room.map_or(0, |r| r.viewers));
+                row.msgs_per_min = Some(room.map_or(0, |r| r.messages_per_min));
             }
-            if let Some(t) = &tips {
-                row.tips_today = Some(tips_text(
-                    t.iter()
-                        .copied()
-                        .filter(|t| t["channel"].as_str() == Some(&row.channel)),
-                ));
+            if let Some(t) = tips {
+                row.tips_today = Some(tips_text(t.iter().filter(|t| t.channel == row.channel)));
             }
         }
         streams.sort_by(|a, b| a.channel.cmp(&b.channel));
-        let events = list(ingest, "events")
+        let events = all
+            .ingestd
             .iter()
+            .flat_map(|i| &i.events)
             .map(|e| Event {
-                at_ms: e["at_ms"].as_i64().unwrap_or(0),
-                channel: e["channel"].as_str().unwrap_or("").into(),
-                kind: e["kind"].as_str().unwrap_or("").into(),
-                detail: e["detail"].as_str().unwrap_or("").into(),
+                at_ms: e.at_ms,
+                channel: e.channel.clone(),
+                kind: e.kind.clone(),
+                detail: e.detail.clone(),
             })
             .collect();
         Fleet {
             daemons,
             streams,
             events,
-            tips_today: tips.map(|t| tips_text(t.into_iter())),
+            tips_today: tips.map(|t| tips_text(t.iter())),
         }
     }
 }
@@ -217,33 +209,29 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn parse<T: serde::de::DeserializeOwned>(v: serde_json::Value) -> Result<T, String> {
+        serde_json::from_value(v).map_err(|e| e.to_string())
+    }
+
     #[test]
     fn merges_ingest_packager_chat_and_billing_by_channel() {
-        let all: Statuses = vec![
-            (
-                "ingestd",
-                Ok(json!({"version": "0.1.0", "streams": [{
+        let all = Statuses {
+            ingestd: parse(json!({"version": "0.1.0", "streams": [{
                     "channel": "demo", "stream_id": 7, "state": "publishing", "uptime_s": 65,
                     "bitrate_bps": 2_500_000, "fps": 30.0, "keyframe_interval_ms": 2000,
                     "av_warnings": 0, "publisher": "10.0.0.5:5000"}],
                     "events": [{"at_ms": 5, "channel": "demo", "kind": "publish", "detail": "x"}]})),
-            ),
-            (
-                "packagerd",
-                Ok(
-                    json!({"streams": [{"channel": "demo", "state": "live", "viewers": 12,
+            packagerd: parse(
+                json!({"streams": [{"channel": "demo", "state": "live", "viewers": 12,
                     "latency_ms": 900, "renditions": [{"name": "480p"}],
                     "transcode": {"speed": 2.5, "dropped": ["240p"]}}]}),
-                ),
             ),
-            ("chatd", Err("connection refused".into())),
-            (
-                "billingd",
-                Ok(json!({"tips_today": [
-                    {"channel": "demo", "currency": "usd", "amount_minor": 250},
-                    {"channel": "other", "currency": "usd", "amount_minor": 100}]})),
-            ),
-        ];
+            chatd: Err("connection refused".into()),
+            billingd: parse(json!({"tips_today": [
+                    {"channel": "demo", "currency": "usd", "count": 1, "amount_minor": 250},
+                    {"channel": "other", "currency": "usd", "count": 1, "amount_minor": 100}]})),
+        };
+        assert!(all.ingestd.is_ok() && all.packagerd.is_ok() && all.billingd.is_ok());
         let f = Fleet::from_status(&all);
         assert_eq!(f.daemons.iter().filter(|d| d.up).count(), 3);
         assert!(!f.daemons[2].up && f.daemons[2].detail.contains("refused"));
@@ -261,15 +249,14 @@ mod tests {
 
     #[test]
     fn a_stream_only_packagerd_knows_is_listed_without_ingest_figures() {
-        let all: Statuses = vec![
-            ("ingestd", Err("down".into())),
-            (
-                "packagerd",
-                Ok(json!({"streams": [
+        let all = Statuses {
+            ingestd: Err("down".into()),
+            packagerd: parse(json!({"streams": [
                     {"channel": "b", "state": "live", "viewers": 3},
                     {"channel": "old", "state": "ended"}]})),
-            ),
-        ];
+            chatd: Err("down".into()),
+            billingd: Err("down".into()),
+        };
         let f = Fleet::from_status(&all);
         assert_eq!(f.streams.len(), 1);
         assert_eq!(f.streams[0].bitrate_bps, None);

@@ -2,7 +2,10 @@
 //! mounts and stagectl, the dash, the other daemons and the tests call. A
 //! [`Route`] is both the axum pattern a router mounts and, filled in with
 //! [`Route::path`], the path a client requests, so the two cannot drift.
-//! [`ErrorBody`] is what every API, public or admin, answers a refusal with.
+//! [`ErrorBody`] is what every API, public or admin, answers a refusal with;
+//! [`status`] holds the bodies of each daemon's `/status`.
+
+pub mod status;
 
 /// An admin route: an axum pattern with `{name}` placeholders.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

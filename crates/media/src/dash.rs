@@ -99,6 +99,12 @@ impl Mpd {
 
     /// The MPD document.
     pub fn render(&self) -> String {
+        self.render_with("")
+    }
+
+    /// The MPD document with `query` (`token=…`) on every segment
+    /// template's URLs (initialization and media).
+    pub fn render_with(&self, query: &str) -> String {
         let mut o = String::with_capacity(4096);
         o.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
         let _ = write!(
@@ -147,7 +153,7 @@ impl Mpd {
                      segmentAlignment=\"true\" startWithSAP=\"1\">"
                 );
                 for r in reps {
-                    render_representation(&mut o, r);
+                    render_representation(&mut o, r, query);
                 }
                 o.push_str("    </AdaptationSet>\n");
             }
@@ -163,7 +169,14 @@ impl Mpd {
     }
 }
 
-fn render_representation(o: &mut String, r: &Representation) {
+fn render_representation(o: &mut String, r: &Representation, query: &str) {
+    let with_query = |url: &str| match query {
+        "" => escape(url),
+        q => escape(&format!(
+            "{url}{}{q}",
+            if url.contains('?') { '&' } else { '?' }
+        )),
+    };
     let _ = write!(
         o,
         "      <Representation id=\"{}\" codecs=\"{}\" bandwidth=\"{}\"",
@@ -202,8 +215,8 @@ fn render_representation(o: &mut String, r: &Representation) {
         r.timescale,
         r.presentation_time_offset,
         r.start_number,
-        escape(&r.initialization),
-        escape(&r.media_template)
+        with_query(&r.initialization),
+        with_query(&r.media_template)
     );
     o.push_str("          <SegmentTimeline>");
     // Runs of equal, back-to-back segments share one S with @r.
@@ -316,6 +329,25 @@ mod tests {
             "{text}"
         );
         assert!(!text.contains("minimumUpdatePeriod"), "{text}");
+    }
+
+    #[test]
+    fn a_query_goes_on_both_templates_at_render_time() {
+        let p = Period {
+            id: "0".into(),
+            start_s: 0.0,
+            video: vec![rep("source", vec![(180_000, 90_000)])],
+            audio: vec![],
+        };
+        let m = mpd(vec![p], true);
+        let plain = m.render();
+        let with = m.render_with("token=T.k&x=1");
+        assert!(
+            with.contains("initialization=\"source/s1-init-0.t1.mp4?token=T.k&amp;x=1\""),
+            "{with}"
+        );
+        assert_eq!(with.matches("?token=T.k&amp;x=1\"").count(), 2, "{with}");
+        assert_eq!(with.replace("?token=T.k&amp;x=1", ""), plain);
     }
 
     #[test]

@@ -91,6 +91,10 @@ pub struct RenderedSegments {
     pub all_independent: bool,
     /// The EXT-X-MAP in force after them.
     pub last_map: Option<String>,
+    /// Where each URI lies in `text` (byte start and end): a query (a
+    /// viewer's token) is added at render time, between the spans, with no
+    /// scan of the text.
+    pub uri_spans: Vec<(usize, usize)>,
 }
 
 impl RenderedSegments {
@@ -109,29 +113,99 @@ impl RenderedSegments {
             r.secs += s.duration;
             r.longest = r.longest.max(s.duration);
             r.all_independent &= s.independent;
-            write_segment(&mut r.text, s, &mut r.last_map);
+            let mut w = Writer {
+                out: &mut r.text,
+                query: "",
+                spans: Some(&mut r.uri_spans),
+            };
+            w.segment(s, &mut r.last_map);
         }
         r
     }
+
+    /// Appends the entries to `out`, each URI with `query` added.
+    fn write_to(&self, out: &mut String, query: &str) {
+        if query.is_empty() {
+            out.push_str(&self.text);
+            return;
+        }
+        let mut at = 0;
+        for &(start, end) in &self.uri_spans {
+            out.push_str(&self.text[at..end]);
+            push_query(out, &self.text[start..end], query);
+            at = end;
+        }
+        out.push_str(&self.text[at..]);
+    }
 }
 
-/// Writes one segment's lines (a discontinuity, its map when it changes,
-/// its date, its parts, EXTINF and URI).
-fn write_segment(out: &mut String, s: &SegmentEntry, map: &mut Option<String>) {
-    // Kept on a first segment too, so the discontinuity sequence number
-    // stays consistent as it slides out.
-    if s.discontinuity {
-        out.push_str("#EXT-X-DISCONTINUITY\n");
+/// Adds `query` to a URI just written (`?` or, when it has one, `&`).
+fn push_query(out: &mut String, uri: &str, query: &str) {
+    if !query.is_empty() {
+        out.push(if uri.contains('?') { '&' } else { '?' });
+        out.push_str(query);
     }
-    if map.as_deref() != Some(s.map_uri.as_str()) {
-        let _ = writeln!(out, "#EXT-X-MAP:URI=\"{}\"", s.map_uri);
-        *map = Some(s.map_uri.clone());
+}
+
+/// Writes playlist lines, each URI with a query added (`token=…` for a
+/// members-only viewer; empty for everyone else), noting where URIs lie
+/// when asked to.
+struct Writer<'a> {
+    out: &'a mut String,
+    query: &'a str,
+    spans: Option<&'a mut Vec<(usize, usize)>>,
+}
+
+impl Writer<'_> {
+    fn uri(&mut self, uri: &str) {
+        let start = self.out.len();
+        self.out.push_str(uri);
+        if let Some(spans) = self.spans.as_deref_mut() {
+            spans.push((start, self.out.len()));
+        }
+        push_query(self.out, uri, self.query);
     }
-    if let Some(pdt) = s.program_date_time_ms {
-        let _ = writeln!(out, "#EXT-X-PROGRAM-DATE-TIME:{}", rfc3339_ms(pdt));
+
+    /// `URI="uri"`, as a tag's attribute.
+    fn uri_attr(&mut self, uri: &str) {
+        self.out.push_str("URI=\"");
+        self.uri(uri);
+        self.out.push('"');
     }
-    write_parts(out, &s.parts);
-    let _ = write!(out, "#EXTINF:{:.5},\n{}\n", s.duration, s.uri);
+
+    /// One segment's lines (a discontinuity, its map when it changes, its
+    /// date, its parts, EXTINF and URI).
+    fn segment(&mut self, s: &SegmentEntry, map: &mut Option<String>) {
+        // Kept on a first segment too, so the discontinuity sequence
+        // number stays consistent as it slides out.
+        if s.discontinuity {
+            self.out.push_str("#EXT-X-DISCONTINUITY\n");
+        }
+        if map.as_deref() != Some(s.map_uri.as_str()) {
+            self.out.push_str("#EXT-X-MAP:");
+            self.uri_attr(&s.map_uri);
+            self.out.push('\n');
+            *map = Some(s.map_uri.clone());
+        }
+        if let Some(pdt) = s.program_date_time_ms {
+            let _ = writeln!(self.out, "#EXT-X-PROGRAM-DATE-TIME:{}", rfc3339_ms(pdt));
+        }
+        self.parts(&s.parts);
+        let _ = writeln!(self.out, "#EXTINF:{:.5},", s.duration);
+        self.uri(&s.uri);
+        self.out.push('\n');
+    }
+
+    fn parts(&mut self, parts: &[PartEntry]) {
+        for p in parts {
+            let _ = write!(self.out, "#EXT-X-PART:DURATION={:.5},", p.duration);
+            self.uri_attr(&p.uri);
+            if p.independent {
+                self.out.push_str(",INDEPENDENT=YES");
+            }
+            self.out.push('\n');
+        }
+    }
 }
 
 /// Formats Unix ms as RFC 3339 with milliseconds, UTC.
@@ -211,7 +285,14 @@ impl MediaPlaylist {
 
     /// Renders the full playlist.
     pub fn render(&self) -> String {
-        self.render_skipping(0)
+        self.render_skipping(0, "")
+    }
+
+    /// Renders the full playlist with `query` (`token=…`) on every URI it
+    /// lists: segments, parts, maps, the preload hint and the rendition
+    /// reports.
+    pub fn render_with(&self, query: &str) -> String {
+        self.render_skipping(0, query)
     }
 
     /// Renders a finished recording: `EXT-X-PLAYLIST-TYPE:VOD`, every
@@ -236,11 +317,16 @@ impl MediaPlaylist {
     /// so a client that merges the update numbers every segment, and every
     /// discontinuity inside the skipped range, exactly as the full one does.
     pub fn render_delta(&self) -> Option<String> {
-        let skip = self.skippable();
-        (skip > 0).then(|| self.render_skipping(skip))
+        self.render_delta_with("")
     }
 
-    fn render_skipping(&self, skip: usize) -> String {
+    /// `render_delta` with `query` on every URI (see `render_with`).
+    pub fn render_delta_with(&self, query: &str) -> Option<String> {
+        let skip = self.skippable();
+        (skip > 0).then(|| self.render_skipping(skip, query))
+    }
+
+    fn render_skipping(&self, skip: usize, query: &str) -> String {
         let head = self.head.as_deref().filter(|h| h.count > 0);
         let listed_head = head.filter(|_| skip == 0);
         let mut out = String::with_capacity(
@@ -283,42 +369,49 @@ impl MediaPlaylist {
         }
         let mut map: Option<String> = None;
         if let Some(h) = listed_head {
-            out.push_str(&h.text);
+            h.write_to(&mut out, query);
             map = h.last_map.clone();
         }
+        let mut w = Writer {
+            out: &mut out,
+            query,
+            spans: None,
+        };
         let skip_live = skip.saturating_sub(head.map_or(0, |h| h.count));
         for s in &self.segments[skip_live.min(self.segments.len())..] {
-            write_segment(&mut out, s, &mut map);
+            w.segment(s, &mut map);
         }
         if let Some(ll) = self.low_latency.as_ref().filter(|_| !self.ended) {
             if !ll.open_parts.is_empty() {
                 if ll.open_discontinuity {
-                    out.push_str("#EXT-X-DISCONTINUITY\n");
+                    w.out.push_str("#EXT-X-DISCONTINUITY\n");
                 }
                 if let Some(m) = ll.open_map_uri.as_deref()
                     && map.as_deref() != Some(m)
                 {
-                    let _ = writeln!(out, "#EXT-X-MAP:URI=\"{m}\"");
+                    w.out.push_str("#EXT-X-MAP:");
+                    w.uri_attr(m);
+                    w.out.push('\n');
                 }
                 if let Some(pdt) = ll.open_program_date_time_ms {
-                    let _ = writeln!(out, "#EXT-X-PROGRAM-DATE-TIME:{}", rfc3339_ms(pdt));
+                    let _ = writeln!(w.out, "#EXT-X-PROGRAM-DATE-TIME:{}", rfc3339_ms(pdt));
                 }
-                write_parts(&mut out, &ll.open_parts);
+                w.parts(&ll.open_parts);
             }
             if let Some(hint) = &ll.preload_hint {
-                let _ = writeln!(out, "#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"{hint}\"");
+                w.out.push_str("#EXT-X-PRELOAD-HINT:TYPE=PART,");
+                w.uri_attr(hint);
+                w.out.push('\n');
             }
             if !self.ended {
                 for r in &ll.rendition_reports {
-                    let _ = write!(
-                        out,
-                        "#EXT-X-RENDITION-REPORT:URI=\"{}\",LAST-MSN={}",
-                        r.uri, r.last_msn
-                    );
+                    w.out.push_str("#EXT-X-RENDITION-REPORT:");
+                    w.uri_attr(&r.uri);
+                    let _ = write!(w.out, ",LAST-MSN={}", r.last_msn);
                     if let Some(p) = r.last_part {
-                        let _ = write!(out, ",LAST-PART={p}");
+                        let _ = write!(w.out, ",LAST-PART={p}");
                     }
-                    out.push('\n');
+                    w.out.push('\n');
                 }
             }
         }
@@ -326,20 +419,6 @@ impl MediaPlaylist {
             out.push_str("#EXT-X-ENDLIST\n");
         }
         out
-    }
-}
-
-fn write_parts(out: &mut String, parts: &[PartEntry]) {
-    for p in parts {
-        let _ = write!(
-            out,
-            "#EXT-X-PART:DURATION={:.5},URI=\"{}\"",
-            p.duration, p.uri
-        );
-        if p.independent {
-            out.push_str(",INDEPENDENT=YES");
-        }
-        out.push('\n');
     }
 }
 
@@ -357,6 +436,12 @@ pub struct Variant {
 
 /// Renders a multivariant playlist.
 pub fn render_multivariant(variants: &[Variant]) -> String {
+    render_multivariant_with(variants, "")
+}
+
+/// `render_multivariant` with `query` (`token=…`) on every media
+/// playlist's URI.
+pub fn render_multivariant_with(variants: &[Variant], query: &str) -> String {
     let mut out = String::from("#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-INDEPENDENT-SEGMENTS\n");
     for v in variants {
         let _ = write!(out, "#EXT-X-STREAM-INF:BANDWIDTH={}", v.bandwidth);
@@ -370,7 +455,10 @@ pub fn render_multivariant(variants: &[Variant]) -> String {
         if let Some(f) = v.frame_rate {
             let _ = write!(out, ",FRAME-RATE={f:.3}");
         }
-        let _ = write!(out, "\n{}\n", v.uri);
+        out.push('\n');
+        out.push_str(&v.uri);
+        push_query(&mut out, &v.uri, query);
+        out.push('\n');
     }
     out
 }
@@ -462,6 +550,76 @@ mod tests {
                 rendition_reports: Vec::new(),
             }),
         }
+    }
+
+    /// Every URI a playlist lists, with the query after it (`None` for a
+    /// URI without it): URI lines and `URI="…"` attributes.
+    fn uris(text: &str) -> Vec<(String, Option<String>)> {
+        let mut out = Vec::new();
+        for line in text.lines() {
+            let mut found: Vec<&str> = line
+                .split("URI=\"")
+                .skip(1)
+                .map(|r| r.split('"').next().unwrap())
+                .collect();
+            if !line.is_empty() && !line.starts_with('#') {
+                found.push(line);
+            }
+            for u in found {
+                let (path, q) = match u.split_once('?') {
+                    Some((p, q)) => (p, Some(q.to_string())),
+                    None => (u, None),
+                };
+                out.push((path.to_string(), q));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn a_query_goes_on_every_uri_at_render_time_head_included() {
+        let mut p = low_latency();
+        p.low_latency.as_mut().unwrap().rendition_reports = vec![RenditionReport {
+            uri: "../480p/index.m3u8".into(),
+            last_msn: 110,
+            last_part: Some(2),
+        }];
+        // The first three segments pre-rendered, as a DVR window's are.
+        let head: Vec<SegmentEntry> = p.segments.drain(..3).collect();
+        p.head = Some(std::sync::Arc::new(RenderedSegments::new(&head)));
+        let plain = p.render();
+        let with = p.render_with("token=T.k");
+        let listed = uris(&with);
+        // Maps, segments, parts, the hint and the report: all of them.
+        assert!(listed.len() > 30, "{with}");
+        for (uri, q) in &listed {
+            assert_eq!(q.as_deref(), Some("token=T.k"), "{uri} in {with}");
+        }
+        assert_eq!(
+            listed.iter().map(|(u, _)| u.clone()).collect::<Vec<_>>(),
+            uris(&plain).into_iter().map(|(u, _)| u).collect::<Vec<_>>()
+        );
+        // Nothing else changes: without the queries it is the plain text.
+        assert_eq!(with.replace("?token=T.k", ""), plain);
+        let delta = p.render_delta_with("token=T.k").unwrap();
+        assert!(
+            uris(&delta)
+                .iter()
+                .all(|(_, q)| q.as_deref() == Some("token=T.k"))
+        );
+        assert_eq!(delta.replace("?token=T.k", ""), p.render_delta().unwrap());
+        // A multivariant playlist's media playlists too.
+        let v = Variant {
+            uri: "source/index.m3u8".into(),
+            bandwidth: 1,
+            average_bandwidth: None,
+            codecs: vec!["avc1.64001f".into()],
+            resolution: None,
+            frame_rate: None,
+        };
+        let m = render_multivariant_with(std::slice::from_ref(&v), "token=T.k");
+        assert!(m.ends_with("\nsource/index.m3u8?token=T.k\n"), "{m}");
+        assert_eq!(m.replace("?token=T.k", ""), render_multivariant(&[v]));
     }
 
     #[test]

@@ -358,15 +358,19 @@ pub async fn run_on(
                 // Tips since midnight UTC, per channel.
                 let now = stage_core::time::now_ms();
                 let tips = c.db.tips_since(now - now.rem_euclid(86_400_000)).await;
-                axum::Json(serde_json::json!({
-                    "daemon": "billingd",
-                    "version": env!("CARGO_PKG_VERSION"),
-                    "uptime_s": c.started.elapsed().as_secs(),
-                    "provider": c.cfg.billing.provider,
-                    "webhooks": c.metrics.status(),
-                    "tips_today": tips.as_ref().ok(),
-                    "db_error": tips.as_ref().err().map(|e| e.to_string()),
-                }))
+                let (tips_today, db_error) = match tips {
+                    Ok(t) => (Some(t), None),
+                    Err(e) => (None, Some(e.to_string())),
+                };
+                axum::Json(stage_core::api::status::BillingStatus {
+                    daemon: "billingd".into(),
+                    version: env!("CARGO_PKG_VERSION").into(),
+                    uptime_s: c.started.elapsed().as_secs(),
+                    provider: c.cfg.billing.provider,
+                    webhooks: c.metrics.status(),
+                    tips_today,
+                    db_error,
+                })
             }
         }),
     );

@@ -34,12 +34,12 @@ impl Metrics {
         self.duplicates.fetch_add(1, Ordering::Relaxed);
     }
 
-    pub fn status(&self) -> serde_json::Value {
-        serde_json::json!({
-            "processed": snapshot(&self.processed),
-            "refused": snapshot(&self.refused),
-            "duplicates": self.duplicates.load(Ordering::Relaxed),
-        })
+    pub fn status(&self) -> stage_core::api::status::WebhookCounts {
+        stage_core::api::status::WebhookCounts {
+            processed: snapshot(&self.processed),
+            refused: snapshot(&self.refused),
+            duplicates: self.duplicates.load(Ordering::Relaxed),
+        }
     }
 
     pub fn render(&self) -> String {

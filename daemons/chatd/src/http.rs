@@ -252,20 +252,20 @@ pub fn admin_router(ctx: Arc<Ctx>, token: String) -> Router {
         async move {
             let mut out = ctx.metrics.render();
             let rooms = room_status(&ctx).await;
-            let per = |field: &str| -> Vec<(Option<&str>, u64)> {
+            let per = |f: fn(&stage_core::api::status::RoomStatus) -> u64| {
                 rooms
                     .iter()
-                    .filter_map(|r| Some((r["channel"].as_str(), r[field].as_u64()?)))
-                    .collect()
+                    .map(|r| (Some(r.channel.as_str()), f(r)))
+                    .collect::<Vec<_>>()
             };
             use stage_core::http::metric_family;
-            metric_family(&mut out, "chat_room_viewers", "gauge", &per("viewers"));
-            metric_family(&mut out, "chat_room_clients", "gauge", &per("clients"));
+            metric_family(&mut out, "chat_room_viewers", "gauge", &per(|r| r.viewers));
+            metric_family(&mut out, "chat_room_clients", "gauge", &per(|r| r.clients));
             metric_family(
                 &mut out,
                 "chat_room_messages_per_minute",
                 "gauge",
-                &per("messages_per_min"),
+                &per(|r| r.messages_per_min),
             );
             out
         }
@@ -273,7 +273,7 @@ pub fn admin_router(ctx: Arc<Ctx>, token: String) -> Router {
 }
 
 /// Each open room's status (a room that does not answer within 1 s is left out).
-async fn room_status(ctx: &Ctx) -> Vec<serde_json::Value> {
+async fn room_status(ctx: &Ctx) -> Vec<stage_core::api::status::RoomStatus> {
     let mut rooms = Vec::new();
     for r in ctx.all_rooms() {
         let (tx, rx) = oneshot::channel();
@@ -290,18 +290,18 @@ async fn status(State(ctx): Shared) -> Response {
     let rooms = room_status(&ctx).await;
     let m = &ctx.metrics;
     use crate::metrics::Metrics as M;
-    axum::Json(serde_json::json!({
-        "daemon": "chatd",
-        "version": env!("CARGO_PKG_VERSION"),
-        "uptime_s": ctx.started.elapsed().as_secs(),
-        "node": format!("{:06x}", ctx.node),
-        "redis": !ctx.cfg.chat.redis_url.is_empty(),
-        "connections": M::get(&m.connections),
-        "messages": M::get(&m.messages),
-        "deliveries": M::get(&m.deliveries),
-        "slow_consumer_drops": M::get(&m.slow_consumer_drops),
-        "rooms": rooms,
-    }))
+    axum::Json(stage_core::api::status::ChatStatus {
+        daemon: "chatd".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        uptime_s: ctx.started.elapsed().as_secs(),
+        node: format!("{:06x}", ctx.node),
+        redis: !ctx.cfg.chat.redis_url.is_empty(),
+        connections: M::get(&m.connections),
+        messages: M::get(&m.messages),
+        deliveries: M::get(&m.deliveries),
+        slow_consumer_drops: M::get(&m.slow_consumer_drops),
+        rooms,
+    })
     .into_response()
 }
 

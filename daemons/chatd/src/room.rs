@@ -112,7 +112,7 @@ pub enum RoomMsg {
         id: String,
         reply: oneshot::Sender<Option<ChatMessage>>,
     },
-    Status(oneshot::Sender<serde_json::Value>),
+    Status(oneshot::Sender<stage_core::api::status::RoomStatus>),
     /// A tip billingd reports paid.
     Tip(TipPost),
 }
@@ -285,18 +285,18 @@ impl Room {
                 let _ = reply.send(self.history.iter().find(|m| m.id == id).cloned());
             }
             RoomMsg::Status(reply) => {
-                let _ = reply.send(serde_json::json!({
-                    "channel": self.me.name,
-                    "clients": self.clients.len(),
-                    "viewers": self.viewer_total(now_ms()),
-                    "messages_per_min": self.per_minute.count(now_ms()),
-                    "stream_id": self.stream_id,
-                    "slow_ms": self.settings.slow_ms,
-                    "members_only": self.settings.members_only,
-                    "guests": self.settings.guests,
-                    "bans": self.bans.len(),
-                    "poll": self.poll.as_ref().map(|p| p.id),
-                }));
+                let _ = reply.send(stage_core::api::status::RoomStatus {
+                    channel: self.me.name.clone(),
+                    clients: self.clients.len() as u64,
+                    viewers: self.viewer_total(now_ms()),
+                    messages_per_min: self.per_minute.count(now_ms()).into(),
+                    stream_id: self.stream_id,
+                    slow_ms: self.settings.slow_ms,
+                    members_only: self.settings.members_only,
+                    guests: self.settings.guests,
+                    bans: self.bans.len() as u64,
+                    poll: self.poll.as_ref().map(|p| p.id),
+                });
             }
         }
     }

@@ -195,7 +195,7 @@ impl Conn {
                         .as_ref()
                         .map(|p| p.channel.clone())
                         .unwrap_or_default(),
-                    kind: "refused",
+                    kind: "refused".into(),
                     detail: format!("{}: {why}", self.peer),
                 });
             }

@@ -18,13 +18,13 @@ pub fn router(token: String, hub: HubHandle) -> Router {
     })
 }
 
-async fn status(State(hub): State<HubHandle>) -> Json<serde_json::Value> {
-    Json(serde_json::json!({
-        "daemon": "ingestd",
-        "version": env!("CARGO_PKG_VERSION"),
-        "streams": hub.status().await,
-        "events": hub.events().await,
-    }))
+async fn status(State(hub): State<HubHandle>) -> Json<stage_core::api::status::IngestStatus> {
+    Json(stage_core::api::status::IngestStatus {
+        daemon: "ingestd".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        streams: hub.status().await,
+        events: hub.events().await,
+    })
 }
 
 async fn kick(
@@ -72,25 +72,25 @@ async fn metrics(hub: &HubHandle) -> String {
         &mut out,
         "stage_ingest_bitrate_bps",
         "gauge",
-        &per(&streams, |s| s.ingest.bitrate_bps),
+        &per(&streams, |s| s.reading.bitrate_bps),
     );
     metric_family(
         &mut out,
         "stage_ingest_fps",
         "gauge",
-        &per(&streams, |s| s.ingest.fps),
+        &per(&streams, |s| s.reading.fps),
     );
     metric_family(
         &mut out,
         "stage_ingest_keyframe_interval_ms",
         "gauge",
-        &per(&streams, |s| s.ingest.keyframe_interval_ms.max(0) as u64),
+        &per(&streams, |s| s.reading.keyframe_interval_ms.max(0) as u64),
     );
     metric_family(
         &mut out,
         "stage_ingest_av_warnings_total",
         "counter",
-        &per(&streams, |s| s.ingest.av_warnings),
+        &per(&streams, |s| s.reading.av_warnings),
     );
     metric_family(
         &mut out,

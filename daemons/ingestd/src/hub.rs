@@ -8,7 +8,6 @@
 use crate::journal::Journal;
 
 use crate::forwarder::{self, Forwarder};
-use serde::Serialize;
 use stage_core::db::{Channel, DbError, Stream};
 use stage_core::{Config, Db};
 use stage_media::link::{EndInfo, LinkMessage, StreamInfo, VERSION};
@@ -78,16 +77,8 @@ impl PublisherStats {
     }
 }
 
-/// Something that happened to a channel's ingest, for the dashboard.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct IngestEvent {
-    pub at_ms: i64,
-    /// Empty when the channel is unknown (a wrong key).
-    pub channel: String,
-    /// `publish`, `reconnect`, `publisher_lost`, `ended`, `refused`.
-    pub kind: &'static str,
-    pub detail: String,
-}
+pub use stage_core::api::status::{IngestEvent, IngestStream as LiveStatus};
+use stage_core::api::status::{PUBLISHING, RECONNECT_GRACE};
 
 /// How many events /status keeps.
 const EVENTS_KEPT: usize = 100;
@@ -142,27 +133,6 @@ enum Msg {
     Shutdown {
         reply: oneshot::Sender<()>,
     },
-}
-
-/// One live stream in /status.
-#[derive(Debug, Clone, Serialize)]
-pub struct LiveStatus {
-    pub channel: String,
-    pub stream_id: i64,
-    pub state: &'static str,
-    pub publisher: Option<String>,
-    pub uptime_s: u64,
-    pub ingest_bytes: u64,
-    pub video_frames: u64,
-    pub audio_frames: u64,
-    pub keyframes: u64,
-    pub packager_connected: bool,
-    pub backlog_bytes: u64,
-    pub frames_dropped: u64,
-    pub link_reconnects: u64,
-    pub publisher_reconnects: u64,
-    #[serde(flatten)]
-    pub ingest: crate::meter::Reading,
 }
 
 /// Cheap, cloneable handle to the hub.
@@ -317,7 +287,7 @@ fn event(channel: &str, kind: &'static str, detail: String) -> IngestEvent {
     IngestEvent {
         at_ms: stage_core::time::now_ms(),
         channel: channel.into(),
-        kind,
+        kind: kind.into(),
         detail,
     }
 }
@@ -641,10 +611,11 @@ impl Hub {
                     channel: l.channel.name.clone(),
                     stream_id: l.stream_id,
                     state: if l.publisher.is_some() {
-                        "publishing"
+                        PUBLISHING
                     } else {
-                        "reconnect_grace"
-                    },
+                        RECONNECT_GRACE
+                    }
+                    .into(),
                     publisher: l.publisher.as_ref().map(|p| p.peer.to_string()),
                     uptime_s: l.since.elapsed().as_secs(),
                     ingest_bytes: s.bytes.load(Ordering::Relaxed),
@@ -656,7 +627,7 @@ impl Hub {
                     frames_dropped: f.frames_dropped.load(Ordering::Relaxed),
                     link_reconnects: f.reconnects.load(Ordering::Relaxed),
                     publisher_reconnects: l.reconnects,
-                    ingest: s
+                    reading: s
                         .meter
                         .lock()
                         .map(|mut m| m.reading(stage_core::time::now_ms()))

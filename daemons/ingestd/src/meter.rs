@@ -20,19 +20,8 @@ struct Sample {
     video: bool,
 }
 
-/// A publisher's ingest figures at one moment.
-#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
-pub struct Reading {
-    /// Media payload (audio + video) bits per second over the last 5 s.
-    pub bitrate_bps: u64,
-    /// Video frames per second over the last 5 s.
-    pub fps: f64,
-    /// Stream time between the last two keyframes (ms); 0 before the second.
-    pub keyframe_interval_ms: i64,
-    /// Times the stream went out of A/V sync (> 1 s apart) or a track's
-    /// timestamps stepped backwards.
-    pub av_warnings: u64,
-}
+/// What the meter reads (its fields are ingestd's `/status` figures).
+pub use stage_core::api::status::IngestReading as Reading;
 
 /// Feeds on tags, answers with a [`Reading`].
 #[derive(Debug, Default)]

@@ -59,6 +59,13 @@ pub fn check<'q>(
     }
 }
 
+/// The query a playlist rendered for a members-only viewer puts on every
+/// URI it lists (live playlists and manifests are rendered with it:
+/// `MediaPlaylist::render_with`, `Mpd::render_with`).
+pub fn query(token: &str) -> String {
+    format!("token={token}")
+}
+
 fn with_token(uri: &str, token: &str) -> String {
     let sep = if uri.contains('?') { '&' } else { '?' };
     format!("{uri}{sep}token={token}")
@@ -66,7 +73,9 @@ fn with_token(uri: &str, token: &str) -> String {
 
 /// `body` (an HLS playlist) with `token` added to every URI: URI lines and
 /// `URI="…"` attributes (maps, parts, preload hints, rendition reports,
-/// media). Tokens are base64url and a dot, so they need no escaping.
+/// media). Tokens are base64url and a dot, so they need no escaping. Only
+/// for a VOD's playlists, which are read back from the store as text (live
+/// ones are rendered with the token instead).
 pub fn rewrite_hls(body: &str, token: &str) -> String {
     let mut out = String::with_capacity(body.len() + 64 * token.len());
     for line in body.split_inclusive('\n') {
@@ -85,12 +94,6 @@ pub fn rewrite_hls(body: &str, token: &str) -> String {
         }
     }
     out
-}
-
-/// A DASH manifest with `token` added to its templates' URLs.
-pub fn rewrite_dash(body: &str, token: &str) -> String {
-    let once = rewrite_attr(body, "initialization=\"", token);
-    rewrite_attr(&once, "media=\"", token)
 }
 
 /// Adds `token` inside every `key…"` value of `text`.
@@ -132,11 +135,6 @@ mod tests {
             #EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"s1-4.1.m4s?token=T.k\"\n\
             #EXT-X-RENDITION-REPORT:URI=\"../360p/index.m3u8?token=T.k\",LAST-MSN=4\n\
             360p/index.m3u8?x=1&token=T.k\n"
-        );
-        let mpd = r#"<SegmentTemplate initialization="v/init.mp4" media="v/$Number$.m4s">"#;
-        assert_eq!(
-            rewrite_dash(mpd, "T"),
-            r#"<SegmentTemplate initialization="v/init.mp4?token=T" media="v/$Number$.m4s?token=T">"#
         );
     }
 

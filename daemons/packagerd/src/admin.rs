@@ -5,6 +5,7 @@ use crate::viewers::Viewers;
 use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
+use stage_core::api::status;
 use std::sync::Arc;
 
 /// The admin router.
@@ -19,61 +20,73 @@ pub fn router(token: String, registry: Arc<Registry>, viewers: Arc<Viewers>) -> 
     })
 }
 
-fn streams(registry: &Registry, viewers: &Viewers) -> Vec<serde_json::Value> {
-    let mut v: Vec<serde_json::Value> = registry
+fn streams(registry: &Registry, viewers: &Viewers) -> Vec<status::PackagerStream> {
+    let size = |r: Option<(u32, u32)>| r.map(|(w, h)| format!("{w}x{h}"));
+    let mut v: Vec<status::PackagerStream> = registry
         .all()
         .iter()
         .map(|h| {
             let s = h.snapshot.borrow().clone();
-            serde_json::json!({
-                "channel": s.channel,
-                "stream_id": s.stream_id,
-                "state": if s.ended { "ended" } else { "live" },
-                "segments": s.segment_count,
-                "media_sequence": s.open_msn,
-                "part_target": s.part_target,
-                "long_parts": s.long_parts,
-                "keyframeless_cuts": s.forced_cuts,
-                "audio_frames_dropped": s.audio_dropped,
-                "viewers": viewers.count(s.stream_id),
-                "latency_ms": s.latency_ms,
-                "frame_rate": s.frame_rate,
-                "started_at_ms": s.started_at_ms,
-                "peak_viewers": viewers.peak(s.stream_id),
-                "bandwidth": s.bandwidth,
-                "codecs": s.codecs,
-                "resolution": s.resolution.map(|(w, h)| format!("{w}x{h}")),
-                "renditions": s.rungs.iter().map(|(name, r)| serde_json::json!({
-                    "name": name,
-                    "resolution": r.resolution.map(|(w, h)| format!("{w}x{h}")),
-                    "bandwidth": r.bandwidth,
-                    "codecs": r.codecs,
-                    "media_sequence": r.open_msn,
-                })).collect::<Vec<_>>(),
-                "transcode": s.transcode.as_ref().map(|t| serde_json::json!({
-                    "ladder": t.ladder,
-                    "active": t.active.iter().map(|(r, e)| serde_json::json!({"rung": r, "encoder": e})).collect::<Vec<_>>(),
-                    "dropped": t.dropped,
-                    "error": t.error,
-                    "speed": t.speed,
-                    "lag_ms": t.lag_ms,
-                })),
-            })
+            status::PackagerStream {
+                channel: s.channel.clone(),
+                stream_id: s.stream_id,
+                state: if s.ended { "ended" } else { "live" }.into(),
+                segments: s.segment_count as u64,
+                media_sequence: s.open_msn,
+                part_target: s.part_target,
+                long_parts: s.long_parts,
+                keyframeless_cuts: s.forced_cuts,
+                audio_frames_dropped: s.audio_dropped,
+                viewers: viewers.count(s.stream_id),
+                peak_viewers: viewers.peak(s.stream_id),
+                latency_ms: s.latency_ms,
+                frame_rate: s.frame_rate,
+                started_at_ms: s.started_at_ms,
+                bandwidth: s.bandwidth,
+                codecs: s.codecs.clone(),
+                resolution: size(s.resolution),
+                renditions: s
+                    .rungs
+                    .iter()
+                    .map(|(name, r)| status::RenditionStatus {
+                        name: name.clone(),
+                        resolution: size(r.resolution),
+                        bandwidth: r.bandwidth,
+                        codecs: r.codecs.clone(),
+                        media_sequence: r.open_msn,
+                    })
+                    .collect(),
+                transcode: s.transcode.as_ref().map(|t| status::TranscodeStatus {
+                    ladder: t.ladder.clone(),
+                    active: t
+                        .active
+                        .iter()
+                        .map(|(rung, encoder)| status::ActiveRung {
+                            rung: rung.clone(),
+                            encoder: encoder.clone(),
+                        })
+                        .collect(),
+                    dropped: t.dropped.clone(),
+                    error: t.error.clone(),
+                    speed: t.speed,
+                    lag_ms: t.lag_ms,
+                }),
+            }
         })
         .collect();
-    v.sort_by(|a, b| a["channel"].as_str().cmp(&b["channel"].as_str()));
+    v.sort_by(|a, b| a.channel.cmp(&b.channel));
     v
 }
 
 async fn status(
     State((registry, viewers)): State<(Arc<Registry>, Arc<Viewers>)>,
-) -> Json<serde_json::Value> {
-    Json(serde_json::json!({
-        "daemon": "packagerd",
-        "version": env!("CARGO_PKG_VERSION"),
-        "streams": streams(&registry, &viewers),
-        "recording": registry.recorder().map(|r| r.status()),
-    }))
+) -> Json<status::PackagerStatus> {
+    Json(status::PackagerStatus {
+        daemon: "packagerd".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        streams: streams(&registry, &viewers),
+        recording: registry.recorder().map(|r| r.status()),
+    })
 }
 
 fn metrics(registry: &Registry, viewers: &Viewers) -> String {

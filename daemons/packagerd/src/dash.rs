@@ -100,7 +100,7 @@ pub fn manifest(
     started_at_ms: i64,
     now_ms: i64,
     target_s: f64,
-) -> Option<String> {
+) -> Option<Mpd> {
     let (_, source) = renditions.first()?;
     let segs = &source.dash;
     if segs.is_empty() {
@@ -195,7 +195,7 @@ pub fn manifest(
         min_buffer_s: target_s,
         periods,
     };
-    Some(mpd.render())
+    Some(mpd)
 }
 
 #[cfg(test)]
@@ -228,7 +228,9 @@ mod tests {
             ..Default::default()
         };
         let ast = 990_000;
-        let mpd = crate::dash::manifest(&[("source", &snap)], ast, 1_030_000, 2.0).unwrap();
+        let mpd = crate::dash::manifest(&[("source", &snap)], ast, 1_030_000, 2.0)
+            .unwrap()
+            .render();
         assert_eq!(mpd.matches("<Period ").count(), 2, "{mpd}");
         for epoch in epochs {
             let x = segs.iter().find(|y| y.epoch == epoch).unwrap();

@@ -40,22 +40,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 /// What `/status` reports about recording.
-#[derive(Debug, Clone, Default, serde::Serialize)]
-pub struct RecordingStatus {
-    /// Objects written and their bytes.
-    pub objects: u64,
-    pub bytes: u64,
-    /// Segments left out because the queue was full.
-    pub dropped: u64,
-    /// Failed writes that were retried.
-    pub retries: u64,
-    /// The last write error, until a write succeeds again.
-    pub error: Option<String>,
-    /// Bytes waiting for the store.
-    pub queued_bytes: u64,
-    /// VODs finalised.
-    pub vods: u64,
-}
+pub use stage_core::api::status::RecordingStatus;
 
 /// What finalising a recording needs to know about the stream (the
 /// renditions and their variants are read from the recording itself).

@@ -64,8 +64,13 @@ pub struct Snapshot {
     /// was when the part was ready here (ms): the part's duration plus the
     /// packager's own delay, the least a LL-HLS player can be behind.
     pub latency_ms: Option<i64>,
-    /// The DASH manifest of every rendition (top-level snapshot only).
+    /// The DASH manifest of every rendition (top-level snapshot only),
+    /// rendered, and its model (rendered again with a viewer's token).
     pub mpd: Option<Bytes>,
+    pub mpd_model: Option<Arc<stage_media::dash::Mpd>>,
+    /// What the multivariant playlist lists (rendered again with a
+    /// viewer's token).
+    pub variants: Vec<stage_media::hls::Variant>,
     /// The DVR window's segments (gone from memory) → their recording
     /// objects' names.
     pub dvr: Arc<stage_media::llhls::DvrObjects>,
@@ -229,6 +234,7 @@ pub(crate) fn snapshot(
         multivariant: variant
             .as_ref()
             .map(|v| render_multivariant(std::slice::from_ref(v))),
+        variants: variant.iter().cloned().collect(),
         delta_playlist: playlist.render_delta().map(Bytes::from),
         files,
         segment_count: count,
@@ -253,6 +259,7 @@ pub(crate) fn snapshot(
         frame_rate: variant.as_ref().and_then(|v| v.frame_rate),
         latency_ms,
         mpd: None,
+        mpd_model: None,
         dvr: seg.dvr_objects(),
         playlist: Some(Arc::new(playlist)),
         full_playlist: Default::default(),

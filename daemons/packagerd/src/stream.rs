@@ -244,6 +244,7 @@ impl Publisher {
             } else {
                 Some(render_multivariant(&variants))
             };
+            top.variants = variants;
         }
         let mut renditions: Vec<(&str, &Snapshot)> = vec![("source", &top)];
         renditions.extend(top.rungs.iter().map(|(n, s)| (n.as_str(), &**s)));
@@ -251,7 +252,9 @@ impl Publisher {
         // The availability start lies before any date the stream can carry
         // (its first dates may precede the publish by a start-up burst).
         let ast = self.info.started_at_ms - 10_000;
-        top.mpd = crate::dash::manifest(&renditions, ast, now, target).map(Bytes::from);
+        let mpd = crate::dash::manifest(&renditions, ast, now, target);
+        top.mpd = mpd.as_ref().map(|m| Bytes::from(m.render()));
+        top.mpd_model = mpd.map(Arc::new);
         if !rungs.names.is_empty() {
             top.transcode = rungs.status.lock().ok().map(|s| s.clone());
         }

@@ -435,7 +435,7 @@ impl Totals {
 }
 
 /// Tips to one channel in one currency over some period.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct TipSum {
     pub channel: String,
     pub currency: String,

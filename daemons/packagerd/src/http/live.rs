@@ -14,6 +14,8 @@ use axum::extract::{ConnectInfo, Path, RawQuery, State};
 use axum::http::HeaderMap;
 use axum::http::{HeaderName, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use stage_media::hls::render_multivariant_with;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -40,12 +42,12 @@ pub(super) async fn multivariant(
             text.clone(),
         )
             .into_response(),
-        (Some(text), Some(t)) => (
+        (Some(_), Some(t)) => (
             [
                 (header::CONTENT_TYPE, PLAYLIST_TYPE),
                 (header::CACHE_CONTROL, access::PRIVATE_PLAYLIST),
             ],
-            access::rewrite_hls(text, t),
+            render_multivariant_with(&snap.variants, &access::query(t)),
         )
             .into_response(),
         (None, _) => not_found("playlist (stream starting)"),
@@ -75,12 +77,15 @@ pub(super) async fn mpd(
             text.clone(),
         )
             .into_response(),
-        (Some(text), Some(t)) => (
+        (Some(_), Some(t)) => (
             [
                 (header::CONTENT_TYPE, "application/dash+xml"),
                 (header::CACHE_CONTROL, access::PRIVATE_PLAYLIST),
             ],
-            access::rewrite_dash(&String::from_utf8_lossy(text), t),
+            snap.mpd_model
+                .as_ref()
+                .map(|m| m.render_with(&access::query(t)))
+                .unwrap_or_default(),
         )
             .into_response(),
         (None, _) => not_found("manifest (stream starting)"),
@@ -254,13 +259,18 @@ pub(super) async fn media_playlist(
     if snap.segment_count == 0 {
         return not_found("playlist (stream starting)");
     }
-    let mut body = match (&snap.delta_playlist, q.skip) {
-        (Some(delta), true) => delta.clone(),
-        _ => snap.media_playlist(),
+    let body = match (token, &snap.playlist) {
+        // A members-only viewer's: rendered with the token on every URI.
+        (Some(t), Some(playlist)) => {
+            let query = access::query(t);
+            let delta = q.skip.then(|| playlist.render_delta_with(&query)).flatten();
+            Bytes::from(delta.unwrap_or_else(|| playlist.render_with(&query)))
+        }
+        _ => match (&snap.delta_playlist, q.skip) {
+            (Some(delta), true) => delta.clone(),
+            _ => snap.media_playlist(),
+        },
     };
-    if let Some(t) = token {
-        body = access::rewrite_hls(&String::from_utf8_lossy(&body), t).into();
-    }
     // A blocking response stays valid (it holds at least what was asked
     // for); a plain reload is stale after a part.
     let cache = if token.is_some() {
